@@ -1,0 +1,1 @@
+"""Reference solutions for the three approaches (instructor copy)."""

@@ -1,0 +1,56 @@
+"""Helpers for the kit's own tests: grade an implementation in a subprocess.
+
+``grade(impl, "test_dspy.py")`` runs the graded checks of one file against an
+implementation directory and returns the parsed ``--grade-json`` result.
+``make_impl(tmp_path, {"dspy_example": mutant_file})`` builds an
+implementation directory: a copy of reference/ with some modules replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKS = ROOT / "grader" / "checks"
+MUTANTS = Path(__file__).resolve().parent / "mutants"
+
+
+def make_impl(tmp_path: Path, replace: dict[str, Path] | None = None, base: str = "reference",
+              name: str = "impl") -> Path:
+    """Copy ``base`` (reference/ or assignments/) to tmp_path/name, replacing some modules."""
+    target = Path(tmp_path) / name
+    shutil.copytree(ROOT / base, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for module, source in (replace or {}).items():
+        shutil.copyfile(source, target / f"{module}.py")
+    return target
+
+
+def grade(impl: str | Path, *check_files: str, extra: tuple[str, ...] = (),
+          timeout: float = 600) -> dict:
+    """Grade ``impl`` with the given check files (all when none); return the JSON result."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"grade-{os.getpid()}-{abs(hash((str(impl), check_files, extra)))}.json"
+    targets = [str(CHECKS / f) for f in check_files] or [str(CHECKS)]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *targets,
+           f"--impl={impl}", f"--grade-json={out}", *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if not out.exists():
+        raise AssertionError(f"no result written; pytest said:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    result = json.loads(out.read_text())
+    out.unlink()
+    result["_stdout"] = proc.stdout
+    return result
+
+
+def points(result: dict) -> dict[str, float]:
+    """Earned points per check name."""
+    return {c["name"]: c["points"] for c in result["checks"]}
+
+
+def lost(result: dict) -> set[str]:
+    """Names of the checks that earned less than their maximum."""
+    return {c["name"] for c in result["checks"] if c["points"] < c["max_points"]}
