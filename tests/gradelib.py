@@ -54,3 +54,15 @@ def points(result: dict) -> dict[str, float]:
 def lost(result: dict) -> set[str]:
     """Names of the checks that earned less than their maximum."""
     return {c["name"] for c in result["checks"] if c["points"] < c["max_points"]}
+
+
+def mutate(tmp_path: Path, module: str, old: str, new: str, name: str = "mutant") -> Path:
+    """A copy of reference/ whose ``module``.py has ``old`` replaced by ``new`` (exactly once)."""
+    target = make_impl(tmp_path, name=name)
+    file = target / f"{module}.py"
+    text = file.read_text()
+    if text.count(old) != 1:
+        raise AssertionError(f"mutant of {module}.py: the text to replace occurs "
+                             f"{text.count(old)} times, expected once:\n{old}")
+    file.write_text(text.replace(old, new))
+    return target
