@@ -34,8 +34,18 @@ import pytest
 
 from . import reports, rubric
 from .results import (
-    ERROR, FAILED, NOT_RUN, PARTIAL, PASSED, REVIEW, SKIPPED,
-    CheckResult, GradeResult, checks_hash, write_atomic, write_json,
+    ERROR,
+    FAILED,
+    NOT_RUN,
+    PARTIAL,
+    PASSED,
+    REVIEW,
+    SKIPPED,
+    CheckResult,
+    GradeResult,
+    checks_hash,
+    write_atomic,
+    write_json,
 )
 from .seam import Impl, ImplImportError
 
@@ -48,7 +58,6 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-cache-")  # fresh every run
 
 SEED = 1234
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 RESULT_KEY = pytest.StashKey[CheckResult]()
 FRACTION_KEY = pytest.StashKey[tuple[float, str]]()
 NETWORK_KEY = pytest.StashKey[list[str]]()
@@ -69,6 +78,8 @@ def pytest_addoption(parser):
                     help="instructor review points: a CSV with columns check,points[,comment]")
     group.addoption("--allow-network", action="store_true",
                     help="do not block the network (recording cassettes only)")
+    parser.addini("grader_checks", "folder of the graded checks, relative to the rootdir",
+                  default="grader/checks")
 
 
 def pytest_configure(config):
@@ -188,6 +199,7 @@ class _GradingSession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.result = GradeResult(impl=self.impl.name)
+        self.checks_dir = (Path(str(config.rootpath)) / config.getini("grader_checks")).resolve()
         self.by_id: dict[str, CheckResult] = {}
         self.by_name: dict[str, list[str]] = {}
         self.guard = _NetworkGuard()
@@ -217,7 +229,7 @@ class _GradingSession:
     def pytest_collection_modifyitems(self, session, config, items):
         problems, declared, review_points = [], {}, 0.0
         for item in items:
-            in_checks = CHECKS_DIR in Path(str(item.path)).resolve().parents
+            in_checks = self.checks_dir in Path(str(item.path)).resolve().parents
             args = _marker_args(item)
             if args is None:
                 if in_checks:
@@ -264,13 +276,12 @@ class _GradingSession:
             raise RubricError("the rubric is inconsistent, grading refused:\n  "
                               + "\n  ".join(problems))
         self.graded = True
-        self.result.checks_hash = checks_hash()
+        self.result.checks_hash = checks_hash(self.checks_dir)
         self._write_reports(final=False)
 
-    @staticmethod
-    def _collected_whole_suite(session) -> bool:
+    def _collected_whole_suite(self, session) -> bool:
         """True when every graded check file was collected (no file or -k selection)."""
-        wanted = {p.resolve() for p in CHECKS_DIR.rglob("test_*.py")}
+        wanted = {p.resolve() for p in self.checks_dir.rglob("test_*.py")}
         seen = {Path(str(i.path)).resolve() for i in session.items}
         keyword = session.config.getoption("keyword") or session.config.getoption("markexpr")
         return wanted <= seen and not keyword
