@@ -644,4 +644,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except NotImplementedError as exc:  # a step of the assignment is still a stub
+        sys.exit(f"not implemented yet: {exc}")
