@@ -81,6 +81,7 @@ class SentRequest:
     json: dict | None = None  # the JSON body, if any
     form: dict[str, str] = field(default_factory=dict)  # multipart text fields (purpose)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name -> (filename, bytes)
+    response: dict | None = None  # the JSON the recording answered with
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -124,14 +125,17 @@ class _CapturingTransport(httpx2.HTTPTransport):
         self.unmatched: list[str] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        body = request.read()
-        self.sent.append(parse_request(request.method, str(request.url),
-                                       request.headers.get("content-type", ""), body))
+        sent = parse_request(request.method, str(request.url),
+                             request.headers.get("content-type", ""), request.read())
+        self.sent.append(sent)
         try:
-            return super().handle_request(request)  # vcrpy answers here from the cassette
+            response = super().handle_request(request)  # vcrpy answers from the cassette
         except CannotOverwriteExistingCassetteException:
             self.unmatched.append(f"{request.method} {request.url.path}")
             raise
+        with contextlib.suppress(ValueError):
+            sent.response = json.loads(response.read())
+        return response
 
 
 # ---------------------------------------------------------------- cassette hygiene
