@@ -206,6 +206,7 @@ class _GradingSession:
         self.reviews = self._load_reviews(config.getoption("reviews"))
         self.started = time.monotonic()
         self.graded = False
+        self._gradescope_started = False
 
     # -- reviews
     @staticmethod
@@ -407,10 +408,15 @@ class _GradingSession:
 
     def _write_reports(self, final: bool) -> None:
         config = self.config
+        indent = 2 if final else None  # compact while running: rewritten after every check
         if config.getoption("grade_json"):
-            write_json(Path(config.getoption("grade_json")), self.result.to_dict())
-        if config.getoption("gradescope"):
-            write_json(Path(config.getoption("gradescope")), reports.gradescope(self.result))
+            write_json(Path(config.getoption("grade_json")), self.result.to_dict(), indent)
+        # results.json is written once at the start (all zero) and once at the end;
+        # `grader score` rebuilds it from the JSON result if the run dies in between.
+        if config.getoption("gradescope") and (final or not self._gradescope_started):
+            self._gradescope_started = True
+            write_json(Path(config.getoption("gradescope")), reports.gradescope(self.result),
+                       indent)
         if final and os.environ.get("GITHUB_OUTPUT"):
             with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
                 handle.write(f"result={reports.classroom_output(self.result)}\n")

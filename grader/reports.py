@@ -95,7 +95,7 @@ def gradescope(result: GradeResult) -> dict:
     totals = result.totals()
     return {
         "score": totals["overall"]["earned"],
-        "output": table(result),
+        "output": table(result) if result.complete else "",
         "tests": tests,
     }
 

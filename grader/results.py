@@ -1,6 +1,6 @@
 """One grading result, computed once, read by every report.
 
-Each check's earned points are rounded to two decimals here and nowhere else;
+Each check's earned points are rounded to four decimals here and nowhere else;
 every total is a sum of those rounded numbers. The terminal table, the JSON
 result, Gradescope's results.json, the GitHub Classroom payload and the
 gradebook all read this structure, so they cannot disagree.
@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, rubric
@@ -45,7 +45,7 @@ class CheckResult:
         """Record the outcome: the earned points are max_points x fraction, rounded."""
         fraction = min(1.0, max(0.0, float(fraction)))
         self.status = status
-        self.points = round(self.max_points * fraction, 2)
+        self.points = self.max_points if fraction == 1.0 else round(self.max_points * fraction, 4)
         self.detail = detail
 
 
@@ -114,7 +114,7 @@ class GradeResult:
             "partial_run": self.partial_run,
             "note": self.note,
             "totals": self.totals(),
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [dict(vars(c)) for c in self.checks],
         }
 
     @classmethod
@@ -136,7 +136,7 @@ def _rounded(value):
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     if isinstance(value, float):
-        return round(value, 2)
+        return round(value, 4)
     return value
 
 
@@ -150,6 +150,6 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write a JSON report atomically."""
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def write_json(path: Path, data: dict, indent: int | None = 2) -> None:
+    """Write a JSON report atomically (compact with ``indent=None``, for frequent rewrites)."""
+    write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")

@@ -47,7 +47,6 @@ def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout
     json_path = Path(json_path)
     json_path.unlink(missing_ok=True)
     child_env = {k: v for k, v in (env or os.environ).items() if k not in PARENT_ONLY}
-    child_env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     command = pytest_command(impl, json_path, extra_args)
     proc = subprocess.Popen(command, cwd=cwd, env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace",

@@ -333,3 +333,12 @@ def test_scaling_the_weights_rescales_the_budgets(factor):
             expected = (scaled[category] - cross[category]) * rubric.APPROACH_SHARE[approach]
         assert expected == pytest.approx(own * factor)
     assert sum(rubric.budget(c, a) for c, a in rubric.cells()) == pytest.approx(100)
+
+
+def test_full_credit_is_exact_for_fractional_points():
+    check = CheckResult(id="c", name="c", category="technical", approach="dspy",
+                        max_points=0.625)
+    check.finish("passed", 1.0)
+    assert check.points == check.max_points
+    check.finish("partial", 1 / 3)
+    assert check.points == 0.2083
