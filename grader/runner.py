@@ -25,16 +25,17 @@ from .seam import REPO_ROOT
 PARENT_ONLY = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 
-def pytest_command(impl: str | Path, json_path: Path, extra_args: Sequence[str] = ()) -> list[str]:
+def pytest_command(impl: str | Path, json_path: Path, extra_args: Sequence[str] = (),
+                   checks: str = "grader/checks") -> list[str]:
     """The command line of one grading run."""
-    return [sys.executable, "-m", "pytest", "grader/checks", "-q", "-p", "no:cacheprovider",
+    return [sys.executable, "-m", "pytest", checks, "-q", "-p", "no:cacheprovider",
             f"--impl={impl}", f"--grade-json={json_path}", *extra_args]
 
 
 def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout: float = 900,
                         extra_args: Sequence[str] = (), env: dict | None = None,
                         cwd: Path | None = None, echo: bool = False,
-                        preexec_fn=None) -> tuple[GradeResult, str]:
+                        preexec_fn=None, checks: str = "grader/checks") -> tuple[GradeResult, str]:
     """Grade ``impl`` in a child process; return (result, the child's output).
 
     ``cwd`` is the harness to run in (default: this repository). The result is
@@ -47,7 +48,7 @@ def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout
     json_path = Path(json_path)
     json_path.unlink(missing_ok=True)
     child_env = {k: v for k, v in (env or os.environ).items() if k not in PARENT_ONLY}
-    command = pytest_command(impl, json_path, extra_args)
+    command = pytest_command(impl, json_path, extra_args, checks)
     proc = subprocess.Popen(command, cwd=cwd, env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace",
                             start_new_session=True, preexec_fn=preexec_fn)
@@ -62,7 +63,7 @@ def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout
         print(output, end="")
     result = _read_result(json_path)
     if result is None:
-        result = _empty_result(impl, cwd, child_env)
+        result = _empty_result(impl, cwd, child_env, checks)
         note = note or _exit_reason(proc.returncode, output)
     if not result.complete:
         for check in result.checks:
@@ -87,10 +88,10 @@ def _read_result(path: Path) -> GradeResult | None:
         return None
 
 
-def _empty_result(impl, cwd: Path, env: dict) -> GradeResult:
+def _empty_result(impl, cwd: Path, env: dict, checks: str) -> GradeResult:
     """Every check at zero: what a run that never reached its checks earns."""
     path = Path(tempfile.mkdtemp(prefix="grade-collect-")) / "result.json"
-    subprocess.run(pytest_command(impl, path, ["--collect-only"]), cwd=cwd, env=env,
+    subprocess.run(pytest_command(impl, path, ["--collect-only"], checks), cwd=cwd, env=env,
                    capture_output=True, timeout=300)
     result = _read_result(path) or GradeResult(impl=str(impl))
     result.complete = False
