@@ -1,0 +1,363 @@
+"""Grade a whole class: ``python -m grader batch SUBMISSIONS_DIR --out OUT_DIR``.
+
+Each folder of ``SUBMISSIONS_DIR`` is one student's repository (a plain folder
+or a git checkout, as ``gh classroom clone student-repos`` produces); its name
+is the student's name in the gradebook. Only its ``assignments/`` is graded,
+inside a fresh copy of the instructor's harness (see :mod:`grader.sandbox`).
+
+``OUT_DIR`` receives:
+
+- ``results/<student>.json``: the raw result of each submission (the cache
+  that makes a batch resumable: a submission is graded again only when its
+  files or the checks changed, or with ``--force``);
+- ``gradebook.csv``: one row per student;
+- ``feedback/<student>.md``: the report the student would see;
+- ``logs/<student>.log``: the grading run's output, for instructors;
+- ``scores.png``: the score distribution.
+
+Review points (``--reviews FILE``, a CSV ``student,check,points,comment``) are
+merged when the outputs are written, so scoring reviews never needs a regrade.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import reports, rubric
+from .results import PARTIAL, PASSED, REVIEW, GradeResult, checks_hash, write_atomic, write_json
+from .sandbox import FAILED_RUN, OK, Limits, build_template, expected_checks, grade_submission
+from .seam import REPO_ROOT
+
+GRADEBOOK_FIELDS = [
+    "student", "status", "total", "max", "automatic", "review",
+    *rubric.CATEGORY_POINTS, *rubric.APPROACH_SHARE, "cross",
+    "checks_passed", "checks", "duration_s", "kit_version", "checks_hash", "graded_at", "note",
+]
+
+
+class BatchError(Exception):
+    """A problem with the batch's inputs; the message is for the instructor."""
+
+
+@dataclass
+class Submission:
+    """One student's repository."""
+
+    student: str
+    root: Path
+
+    @property
+    def assignments(self) -> Path:
+        """The folder that is graded."""
+        return self.root / "assignments"
+
+
+# ------------------------------------------------------------------ inputs
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a student name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "student"
+
+
+def find_submissions(directory: Path) -> list[Submission]:
+    """Every student repository under ``directory`` (or ``directory`` itself if it is one)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BatchError(f"{directory}: not a folder of submissions")
+    if (directory / "assignments").is_dir():
+        return [Submission(safe_name(directory.resolve().name), directory)]
+    found, seen = [], set()
+    for path in sorted(directory.iterdir()):
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        name = safe_name(path.name)
+        if name in seen:
+            raise BatchError(f"two submissions map to the same name {name!r}")
+        seen.add(name)
+        found.append(Submission(name, path))
+    if not found:
+        raise BatchError(f"{directory}: no submission folders in it")
+    return found
+
+
+def tree_hash(directory: Path) -> str:
+    """A hash of a folder's regular files (names and contents), ignoring caches."""
+    digest = hashlib.sha256()
+    if not directory.is_dir():
+        return ""
+    for path in sorted(directory.rglob("*")):
+        if "__pycache__" in path.parts or path.is_symlink() or not path.is_file():
+            continue
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def load_reviews(path: Path) -> dict[str, dict[str, tuple[float, str]]]:
+    """Read a reviews CSV (``student,check,points[,comment]``): student -> check -> points."""
+    reviews: dict[str, dict[str, tuple[float, str]]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"student", "check", "points"} - set(reader.fieldnames or [])
+            if missing:
+                raise BatchError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                                 "expected student,check,points,comment")
+            for number, row in enumerate(reader, start=2):
+                try:
+                    points = float(row["points"])
+                except (TypeError, ValueError):
+                    raise BatchError(f"{path}:{number}: points must be a number, "
+                                     f"got {row['points']!r}") from None
+                student = safe_name((row["student"] or "").strip())
+                check = (row["check"] or "").strip()
+                comment = (row.get("comment") or "").strip()
+                reviews.setdefault(student, {})[check] = (points, comment)
+    except OSError as exc:
+        raise BatchError(f"--reviews {path}: {exc.strerror}") from None
+    return reviews
+
+
+def apply_reviews(result: GradeResult, scores: dict[str, tuple[float, str]]) -> list[str]:
+    """Fill review checks from an instructor's scores; return problems (unknown checks...)."""
+    problems = []
+    for name, (points, comment) in scores.items():
+        matches = [c for c in result.checks if name in (c.name, c.id)]
+        if not matches:
+            problems.append(f"no check named {name!r}")
+            continue
+        for check in matches:
+            if not check.review:
+                problems.append(f"{name} is scored automatically, not by review")
+                continue
+            if not 0 <= points <= check.max_points:
+                problems.append(f"{name}: {points:g} points is outside 0..{check.max_points:g}")
+                continue
+            check.finish(REVIEW, points / check.max_points, comment)
+            check.status = PASSED if points >= check.max_points else PARTIAL
+    return problems
+
+
+# ------------------------------------------------------------------ outputs
+def gradebook_row(record: dict, result: GradeResult) -> dict:
+    """One gradebook row: totals per category and approach, status, provenance."""
+    totals = result.totals()
+    row = {
+        "student": record["student"],
+        "status": record["status"],
+        "total": totals["overall"]["earned"],
+        "max": rubric.TOTAL_POINTS,
+        "automatic": totals["automatic"]["earned"],
+        "review": totals["review"]["earned"],
+    }
+    for category in rubric.CATEGORY_POINTS:
+        row[category] = totals["categories"][category]["earned"]
+    for approach in [*rubric.APPROACH_SHARE, "cross"]:
+        row[approach] = totals["approaches"][approach]["earned"]
+    row["checks_passed"] = sum(1 for c in result.checks if c.status == PASSED)
+    row["checks"] = len(result.checks)
+    row["duration_s"] = round(record.get("duration", 0.0), 1)
+    row["kit_version"] = result.kit_version
+    row["checks_hash"] = result.checks_hash
+    row["graded_at"] = record.get("graded_at", "")
+    row["note"] = "; ".join(filter(None, [record.get("reason", ""), *record.get("flags", []),
+                                          *record.get("notes", [])]))
+    return row
+
+
+def feedback(record: dict, result: GradeResult) -> str:
+    """The Markdown feedback file of one student."""
+    lines = [f"# Feedback: {record['student']}", ""]
+    if record["status"] == "tampered":
+        lines += ["> **This submission's grading run was flagged** and its automatic points "
+                  "are withheld until course staff review it:", ""]
+        lines += [f"> - {flag}" for flag in record.get("flags", [])] + [""]
+    elif record["status"] != OK:
+        lines += [f"> **The grading run did not complete:** {record.get('reason', '')}. "
+                  "Checks that did not run earn 0.", ""]
+    lines.append(reports.markdown(result, title="Grading result"))
+    lines.append(f"\n_Graded with kit {result.kit_version}, checks {result.checks_hash}._\n")
+    return "\n".join(lines)
+
+
+def plot_distribution(totals: list[float], path: Path) -> None:
+    """A histogram of the class's total scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    top = rubric.TOTAL_POINTS
+    ax.hist(totals, bins=[top * i / 20 for i in range(21)], color="#4C72B0", edgecolor="white")
+    ax.set_xlim(0, top)
+    ax.set_xlabel(f"total score (out of {top:g})")
+    ax.set_ylabel("students")
+    if totals:
+        ax.axvline(statistics.mean(totals), color="#DD8452", linestyle="--",
+                   label=f"mean {statistics.mean(totals):.1f}")
+        ax.legend()
+    ax.set_title(f"Score distribution ({len(totals)} submissions)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary_table(rows: list[dict]) -> str:
+    """A plain-text table of the gradebook with class statistics."""
+    columns = ["student", "status", "total", *rubric.CATEGORY_POINTS, "duration_s"]
+    titles = ["Student", "Status", "Total", "Technical", "Analysis", "Creativity",
+              "Presentation", "Time (s)"]
+    cells = [[str(r[c]) if not isinstance(r[c], float) else f"{r[c]:g}" for c in columns]
+             for r in rows]
+    widths = [max(len(t), *(len(row[i]) for row in cells)) if cells else len(t)
+              for i, t in enumerate(titles)]
+    out = ["  ".join(t.ljust(w) for t, w in zip(titles, widths, strict=True))]
+    out.append("-" * len(out[0]))
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    totals = [r["total"] for r in rows]
+    if totals:
+        out.append("-" * len(out[0]))
+        out.append(f"{len(totals)} submissions: mean {statistics.mean(totals):.1f}, "
+                   f"median {statistics.median(totals):g}, min {min(totals):g}, "
+                   f"max {max(totals):g} / {rubric.TOTAL_POINTS:g}; "
+                   f"{sum(r['status'] != OK for r in rows)} flagged or incomplete")
+    return "\n".join(out)
+
+
+def write_outputs(out: Path, reviews: dict | None) -> tuple[list[dict], list[str]]:
+    """Rebuild gradebook, feedback and plot from the cached results; return rows, warnings."""
+    rows, warnings = [], []
+    reviews = reviews or {}
+    records = []
+    for path in sorted((out / "results").glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:
+            warnings.append(f"{path}: unreadable result, grade it again with --force")
+    known = {r["student"] for r in records}
+    for student in sorted(set(reviews) - known):
+        warnings.append(f"reviews: no submission named {student!r}")
+    for record in records:
+        result = GradeResult.from_dict(record["result"])
+        for problem in apply_reviews(result, reviews.get(record["student"], {})):
+            warnings.append(f"reviews for {record['student']}: {problem}")
+        rows.append(gradebook_row(record, result))
+        write_atomic(out / "feedback" / f"{record['student']}.md", feedback(record, result))
+    with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=GRADEBOOK_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_distribution([r["total"] for r in rows], out / "scores.png")
+    return rows, warnings
+
+
+# ------------------------------------------------------------------ the batch
+def _cached(path: Path, source_hash: str, current_hash: str) -> bool:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (record.get("source_hash") == source_hash
+            and record.get("result", {}).get("checks_hash") == current_hash)
+
+
+def _progress(done: int, total: int, text: str) -> None:
+    width = 24
+    filled = int(width * done / total) if total else width
+    bar = "#" * filled + "." * (width - filled)
+    print(f"[{bar}] {done}/{total} {text}", file=sys.stderr, flush=True)
+
+
+def grade_one(submission: Submission, template: Path, expected: GradeResult, limits: Limits,
+              out: Path, source_hash: str) -> dict:
+    """Grade one submission and store its record under ``out/results``."""
+    if not submission.assignments.is_dir():
+        result = GradeResult(impl="assignments", kit_version=expected.kit_version,
+                             checks_hash=expected.checks_hash)
+        result.checks = [type(c)(**{**asdict(c), "points": 0.0, "status": "not_run",
+                                    "detail": "no assignments/ folder"})
+                         for c in expected.checks]
+        reason = "no assignments/ folder in the submission"
+        result.note = reason
+        outcome_status, flags, notes, duration, log = FAILED_RUN, [], [], 0.0, ""
+    else:
+        outcome = grade_submission(template, submission.assignments, expected, limits)
+        result, reason = outcome.result, outcome.reason
+        outcome_status, flags, notes = outcome.status, outcome.flags, outcome.notes
+        duration, log = outcome.duration, outcome.log
+    record = {
+        "student": submission.student,
+        "status": outcome_status,
+        "reason": reason,
+        "flags": flags,
+        "notes": notes,
+        "duration": duration,
+        "source_hash": source_hash,
+        "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "result": result.to_dict(),
+    }
+    write_json(out / "results" / f"{submission.student}.json", record)
+    write_atomic(out / "logs" / f"{submission.student}.log", log)
+    return record
+
+
+def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Path | None = None,
+              force: bool = False, limits: Limits | None = None,
+              source_root: Path = REPO_ROOT) -> int:
+    """Grade every submission, then write the outputs; return the exit code."""
+    limits = limits or Limits()
+    out = Path(out)
+    submissions = find_submissions(Path(submissions_dir))
+    reviews = load_reviews(reviews_path) if reviews_path else None
+    out.mkdir(parents=True, exist_ok=True)
+    current = checks_hash(Path(source_root) / "grader" / "checks")
+    todo = []
+    for submission in submissions:
+        source = tree_hash(submission.assignments)
+        if force or not _cached(out / "results" / f"{submission.student}.json", source, current):
+            todo.append((submission, source))
+    skipped = len(submissions) - len(todo)
+    print(f"{len(submissions)} submission(s); {len(todo)} to grade, {skipped} already graded"
+          + (" (use --force to grade them again)" if skipped else ""), file=sys.stderr)
+    if todo:
+        staging = Path(tempfile.mkdtemp(prefix="grader-harness-"))
+        try:
+            template = build_template(Path(source_root), staging / "harness")
+            expected = expected_checks(template)
+            limits.threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = {pool.submit(grade_one, s, template, expected, limits, out, h): s
+                           for s, h in todo}
+                for number, future in enumerate(as_completed(futures), start=1):
+                    record = future.result()
+                    total = record["result"]["totals"]["overall"]["earned"]
+                    status = record["status"]
+                    extra = "" if status == OK else f" [{status}: " + (
+                        record["reason"] or "; ".join(record["flags"]))[:100] + "]"
+                    _progress(number, len(todo), f"{record['student']}: {total:g} "
+                              f"({record['duration']:.0f} s){extra}")
+            print(f"graded {len(todo)} in {time.monotonic() - started:.0f} s",
+                  file=sys.stderr)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    rows, warnings = write_outputs(out, reviews)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(summary_table(rows))
+    print(f"\nwrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'scores.png'}")
+    return 0
