@@ -199,6 +199,9 @@ def _validate_lines(handle, report: FileReport, checker: _Checker | None) -> Fil
                                     f"{MAX_LINE_BYTES:,}-byte limit; not read")
             continue
         bad = False
+        if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return report.fail("file is UTF-16 (it starts with a UTF-16 byte order mark); "
+                               "save it as UTF-8")
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM):]
             report.add(number, "/", "file starts with a UTF-8 byte order mark (BOM); "
@@ -292,7 +295,7 @@ class _Checker:
     def _problems(self, record: Any) -> list[tuple[str, str]]:
         found = []
         if not self.is_valid(record):
-            errors = sorted(self.validator.iter_errors(record), key=_error_order)
+            errors = sorted(self.validator.iter_errors(record), key=_error_order(record))
             for error in errors:
                 found.extend(_describe(error))
         found.extend(self.rules(record))
@@ -322,9 +325,10 @@ _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 4, 4
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, limit: int = 100) -> str:
     # A bounded repr: a wrong value may be a huge string or a deeply nested array.
-    return _REPR.repr(value)
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_type(value: Any) -> str:
@@ -333,9 +337,23 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _error_order(error: ValidationError) -> tuple:
-    return tuple((0, part, "") if isinstance(part, int) else (1, 0, str(part))
-                 for part in error.absolute_path)
+def _error_order(record: Any):
+    """Sort key for errors: by where they are, keys in the record's own order."""
+
+    def key(error: ValidationError) -> tuple[int, ...]:
+        position, value = [], record
+        for part in error.absolute_path:
+            if isinstance(value, dict):
+                position.append(list(value).index(part) if part in value else len(value))
+            else:
+                position.append(part if isinstance(part, int) else 0)
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                value = None
+        return tuple(position)
+
+    return key
 
 
 def _describe(error: ValidationError) -> list[tuple[str, str]]:
