@@ -444,67 +444,74 @@ def test_replayed_flow_sends_right_requests(impl, credit, tmp_path):
     pairs = simple_pairs(15)
     train_bytes = _write(tmp_path / "train.jsonl", of_free_examples(pairs[:12]))
     valid_bytes = _write(tmp_path / "valid.jsonl", of_free_examples(pairs[12:]))
-    wrong, parts = [], 0
-    with replay("finetune_success") as session:
-        ids = _call(session, "upload_training_files", of.upload_training_files, session.client,
-                    tmp_path / "train.jsonl", tmp_path / "valid.jsonl")
-        uploads = session.sent("POST", "/files")
-        by_content = {u.files.get("file", (None, b""))[1]: u for u in uploads}
-        upload_ok = (
-            len(uploads) == 2 and all(u.form.get("purpose") == "fine-tune" for u in uploads)
-            and set(by_content) == {train_bytes, valid_bytes}
-            and tuple(ids) == (by_content[train_bytes].response["id"],
-                               by_content[valid_bytes].response["id"]))
-        if not upload_ok:
-            wrong.append("uploads: expected 2 POST /files with purpose='fine-tune' carrying the "
-                         "training then validation file, returning (training id, validation "
-                         f"id); sent {[(u.form, list(u.files)) for u in uploads]}, "
-                         f"returned {ids!r}")
-        parts += upload_ok
+
+    def uploads():
+        with replay("finetune_success") as session:
+            ids = _call(session, "upload_training_files", of.upload_training_files,
+                        session.client, tmp_path / "train.jsonl", tmp_path / "valid.jsonl")
+            sent = session.sent("POST", "/files")
+        by_content = {u.files.get("file", (None, b""))[1]: u for u in sent}
+        assert (len(sent) == 2 and all(u.form.get("purpose") == "fine-tune" for u in sent)
+                and set(by_content) == {train_bytes, valid_bytes}
+                and tuple(ids) == (by_content[train_bytes].response["id"],
+                                   by_content[valid_bytes].response["id"])), (
+            "upload_training_files: expected 2 POST /files with purpose='fine-tune' carrying "
+            "the training and the validation file, returning (training id, validation id); "
+            f"sent {[(u.form, list(u.files)) for u in sent]}, returned {ids!r}")
+
+    def create():
         train_id, valid_id = "file-train-id", "file-valid-id"
-        job = _call(session, "create_job", of.create_job, session.client, train_id, valid_id,
-                    model="gpt-4o-mini", n_epochs=4, suffix="tutor", seed=7)
-        created = session.sent("POST", "/fine_tuning/jobs")
-        body = created[-1].json if created else {}
-        want = {"model": "gpt-4o-mini", "training_file": train_id, "validation_file": valid_id,
-                "suffix": "tutor", "seed": 7}
-        hyper = ((body.get("method") or {}).get("supervised") or {}).get("hyperparameters", {})
-        create_ok = (len(created) == 1 and all(body.get(k) == v for k, v in want.items())
-                     and (body.get("method") or {}).get("type") == "supervised"
-                     and hyper.get("n_epochs") == 4)
-        if not create_ok:
-            wrong.append(f"create_job: expected one POST /fine_tuning/jobs with {want} and "
-                         f"method.supervised.hyperparameters.n_epochs=4; sent {body}")
-        parts += create_ok
-        job_id = getattr(job, "id", job)
-        checkpoints = _call(session, "list_checkpoints", of.list_checkpoints, session.client,
-                            job_id)
-        asked = session.sent("GET", f"/fine_tuning/jobs/{job_id}/checkpoints")
-        steps = [getattr(c, "step_number", None) for c in checkpoints or []]
-        checkpoints_ok = len(asked) == 1 and len(steps) == 3 and steps == sorted(steps)
-        if not checkpoints_ok:
-            wrong.append(f"list_checkpoints: expected GET /fine_tuning/jobs/{job_id}/checkpoints "
-                         f"and 3 checkpoints lowest step first; got steps {steps}")
-        parts += checkpoints_ok
+        with replay("finetune_success") as session:
+            _call(session, "create_job", of.create_job, session.client, train_id, valid_id,
+                  model="gpt-4o-mini", n_epochs=4, suffix="tutor", seed=7)
+            sent = session.sent("POST", "/fine_tuning/jobs")
+        body = (sent[-1].json or {}) if sent else {}
+        want = {"model": "gpt-4o-mini", "training_file": train_id,
+                "validation_file": valid_id, "suffix": "tutor", "seed": 7}
+        method = body.get("method") or {}
+        hyper = (method.get("supervised") or {}).get("hyperparameters") or {}
+        assert (len(sent) == 1 and all(body.get(k) == v for k, v in want.items())
+                and method.get("type") == "supervised" and hyper.get("n_epochs") == 4), (
+            f"create_job: expected one POST /fine_tuning/jobs with {want} and "
+            f"method.supervised.hyperparameters.n_epochs=4; sent {body}")
+
+    def checkpoints():
+        with replay("finetune_success") as session:
+            job = session.client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file="x")
+            found = _call(session, "list_checkpoints", of.list_checkpoints, session.client,
+                          job.id)
+            sent = session.sent("GET", f"/fine_tuning/jobs/{job.id}/checkpoints")
+        steps = [getattr(c, "step_number", None) for c in found or []]
+        assert len(sent) == 1 and len(steps) == 3 and steps == sorted(steps), (
+            f"list_checkpoints: expected GET /fine_tuning/jobs/{job.id}/checkpoints and 3 "
+            f"checkpoints, lowest step first; got steps {steps}")
+
+    def ask():
         model, question = "ft:gpt-4o-mini-2024-07-18:kit:teacher:abc123", "Why is ice slippery?"
-        answer = _call(session, "ask_tuned_model", of.ask_tuned_model, session.client, model,
-                       question)
-        chats = session.sent("POST", "/chat/completions")
-        chat = chats[-1].json if chats else {}
-        messages = chat.get("messages") or [{}]
-        recorded = (chats[-1].response or {}) if chats else {}
+        with replay("finetune_success") as session:
+            answer = _call(session, "ask_tuned_model", of.ask_tuned_model, session.client,
+                           model, question)
+            sent = session.sent("POST", "/chat/completions")
+        body = (sent[-1].json or {}) if sent else {}
+        messages = body.get("messages") or [{}]
+        recorded = (sent[-1].response or {}) if sent else {}
         reply = (recorded.get("choices") or [{}])[0].get("message", {}).get("content")
-        ask_ok = (len(chats) == 1 and chat.get("model") == model
-                  and messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
-                  and messages[-1] == {"role": "user", "content": question}
-                  and answer == reply)
-        if not ask_ok:
-            wrong.append(f"ask_tuned_model: expected one POST /chat/completions for {model} "
-                         f"with the system prompt first and the question last, returning the "
-                         f"reply text; sent {chat}, returned {answer!r:.80}")
-        parts += ask_ok
-    assert parts > 0, "\n".join(wrong)
-    credit(parts / 4, "\n".join(wrong))
+        assert (len(sent) == 1 and body.get("model") == model
+                and messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
+                and messages[-1] == {"role": "user", "content": question}
+                and answer == reply), (
+            f"ask_tuned_model: expected one POST /chat/completions for {model} with the "
+            f"system prompt first and the question last, returning the reply text; "
+            f"sent {body}, returned {answer!r:.80}")
+
+    wrong = []
+    for part in (uploads, create, checkpoints, ask):
+        try:
+            part()
+        except AssertionError as exc:
+            wrong.append(str(exc))
+    assert len(wrong) < 4, "\n".join(wrong)
+    credit((4 - len(wrong)) / 4, "\n".join(wrong))
 
 
 def of_free_examples(pairs: list[dict]) -> list[dict]:
@@ -550,43 +557,44 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
         raise AssertionError(f"monitor_job called time.sleep({seconds}); use its sleep argument")
 
     monkeypatch.setattr(time, "sleep", real_sleep)
-    wrong, parts = [], 0
 
-    result, fake, events, reads = _monitor(of, "finetune_success", poll=60, timeout=7200)
-    job = reads[-1] if reads else {}
-    ok = (getattr(result, "status", None) == "succeeded"
-          and getattr(result, "fine_tuned_model", None) == job.get("fine_tuned_model")
-          and job.get("status") == "succeeded"
-          and fake.sleeps and set(fake.sleeps) == {60}
-          and events and all(isinstance(e, str) for e in events))
-    if not ok:
-        wrong.append(f"success: expected status 'succeeded' with fine_tuned_model "
-                     f"{job.get('fine_tuned_model')!r}, sleeps of 60 s and events reported; "
-                     f"got {result!r:.200}, sleeps {fake.sleeps}, {len(events)} events")
-    parts += bool(ok)
+    def succeeded():
+        result, fake, events, reads = _monitor(of, "finetune_success", poll=60, timeout=7200)
+        job = reads[-1] if reads else {}
+        assert (getattr(result, "status", None) == "succeeded"
+                and getattr(result, "fine_tuned_model", None) == job.get("fine_tuned_model")
+                and job.get("status") == "succeeded"
+                and fake.sleeps and set(fake.sleeps) == {60}
+                and events and all(isinstance(e, str) for e in events)), (
+            f"success: expected status 'succeeded' with fine_tuned_model "
+            f"{job.get('fine_tuned_model')!r}, sleeps of 60 s and events reported; "
+            f"got {result!r:.200}, sleeps {fake.sleeps}, {len(events)} events")
 
-    result, fake, events, reads = _monitor(of, "finetune_failed", poll=30, timeout=7200)
-    message = ((reads[-1] if reads else {}).get("error") or {}).get("message")
-    ok = (getattr(result, "status", None) == "failed" and message
-          and message in str(getattr(result, "error", None)))
-    if not ok:
-        wrong.append(f"failure: expected status 'failed' and error {message!r}; "
-                     f"got {result!r:.200}")
-    parts += bool(ok)
+    def failed():
+        result, fake, events, reads = _monitor(of, "finetune_failed", poll=30, timeout=7200)
+        message = ((reads[-1] if reads else {}).get("error") or {}).get("message")
+        assert (getattr(result, "status", None) == "failed" and message
+                and message in str(getattr(result, "error", None))), (
+            f"failure: expected status 'failed' and error {message!r}; got {result!r:.200}")
 
-    result, fake, events, reads = _monitor(of, "finetune_cancelled", poll=30, timeout=7200)
-    ok = getattr(result, "status", None) == "cancelled"
-    if not ok:
-        wrong.append(f"cancellation: expected status 'cancelled'; got {result!r:.200}")
-    parts += ok
+    def cancelled():
+        result, fake, events, reads = _monitor(of, "finetune_cancelled", poll=30, timeout=7200)
+        assert getattr(result, "status", None) == "cancelled", (
+            f"cancellation: expected status 'cancelled'; got {result!r:.200}")
 
-    result, fake, events, reads = _monitor(of, "finetune_success", poll=10, timeout=25)
-    ok = (getattr(result, "status", None) == "timeout" and 25 <= sum(fake.sleeps) <= 40
-          and all(r.get("status") != "succeeded" for r in reads))
-    if not ok:
-        wrong.append(f"timeout: with poll_seconds=10 and timeout_seconds=25 the job is still "
-                     f"running when time is up; expected status 'timeout' after 30 s of fake "
-                     f"sleep; got {result!r:.200}, sleeps {fake.sleeps}")
-    parts += ok
-    assert parts > 0, "\n".join(wrong)
-    credit(parts / 4, "\n".join(wrong))
+    def timed_out():
+        result, fake, events, reads = _monitor(of, "finetune_success", poll=10, timeout=25)
+        assert (getattr(result, "status", None) == "timeout" and 25 <= sum(fake.sleeps) <= 40
+                and all(r.get("status") != "succeeded" for r in reads)), (
+            f"timeout: with poll_seconds=10 and timeout_seconds=25 the job is still running "
+            f"when time is up; expected status 'timeout' after 30 s of fake sleep; "
+            f"got {result!r:.200}, sleeps {fake.sleeps}")
+
+    wrong = []
+    for scenario in (succeeded, failed, cancelled, timed_out):
+        try:
+            scenario()
+        except AssertionError as exc:
+            wrong.append(str(exc))
+    assert len(wrong) < 4, "\n".join(wrong)
+    credit((4 - len(wrong)) / 4, "\n".join(wrong))
