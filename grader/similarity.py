@@ -22,21 +22,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 SHINGLE_SIZE = 5
 
-# Chosen from measurements on the kit's five datasets (381 records):
-# - different records, all 72,390 pairs: median 0.036, 99.9th percentile 0.107,
-#   maximum 0.214 (two explanations of why a triangle's angles add up to 180);
-# - edited copies of 60 records: case and punctuation changed >= 0.815, a sentence
-#   dropped >= 0.610, sentences shuffled >= 0.745, 10% of words replaced >= 0.677,
-#   20% replaced >= 0.515, a sentence dropped and 10% replaced >= 0.524;
-#   hand-reworded records 0.728 and 0.866;
+# Chosen from measurements (``python bench/bench_validate.py --similarity``):
+# - the kit's five datasets, 501 records, all 125,250 pairs of different records:
+#   median 0.036, 99.9th percentile 0.099, maximum 0.214 (two explanations of why
+#   a triangle's angles add up to 180 degrees, in two different files);
+# - edited copies of 60 of those records: case and punctuation changed >= 0.87,
+#   a sentence dropped >= 0.78, sentences shuffled >= 0.81, 10% of the words
+#   replaced >= 0.72, 20% replaced >= 0.54, a sentence dropped and 10% replaced
+#   >= 0.59 (30% replaced: 0.42 to 0.55); two records reworded by hand: 0.73, 0.87;
 # - a full paraphrase (same content, new wording) scores about 0.23, like a
 #   different record: character shingles catch copies, not rewritten ideas.
-# 0.5 flags every edited copy measured and sits far above every distinct pair.
+# 0.5 flags every lightly edited copy and sits far above every distinct pair.
 NEAR_DUPLICATE_THRESHOLD = 0.5
 
 _APOSTROPHES = re.compile(r"['\u2019]")  # "it's" and "its" should meet
@@ -112,7 +114,7 @@ def find_near_duplicates(texts: list[str], others: list[str] | None = None,
     With ``others=None`` the pairs are within ``texts`` (``i < j``); otherwise
     ``i`` indexes ``texts`` and ``j`` indexes ``others``. Every pair is
     compared exactly, but cheaply: each shingle set becomes a bitset (one bit
-    per distinct shingle, held in a Python int), so an intersection is one
+    per shingle that two records share, held in a Python int), so an intersection is one
     ``&`` and a ``bit_count()``; pairs whose sizes alone rule out the threshold
     are skipped.
     """
@@ -120,10 +122,13 @@ def find_near_duplicates(texts: list[str], others: list[str] | None = None,
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     left = [shingles(text) for text in texts]
     right = left if others is None else [shingles(text) for text in others]
-    ids: dict[str, int] = {}
-    for shingle_set in (*left, *right):
-        for item in shingle_set:
-            ids.setdefault(item, len(ids))
+    # Only shingles that two different records could share need a bit.
+    if others is None:
+        counts = Counter(item for shingle_set in left for item in shingle_set)
+        shared = [item for item, count in counts.items() if count > 1]
+    else:
+        shared = set().union(*left) & set().union(*right)
+    ids = {item: index for index, item in enumerate(shared)}
     left_bits = [_bitset(shingle_set, ids) for shingle_set in left]
     right_bits = left_bits if others is None else [_bitset(s, ids) for s in right]
 
@@ -145,6 +150,7 @@ def find_near_duplicates(texts: list[str], others: list[str] | None = None,
 def _bitset(shingle_set: frozenset[str], ids: dict[str, int]) -> int:
     mask = bytearray(len(ids) // 8 + 1)
     for item in shingle_set:
-        index = ids[item]
-        mask[index >> 3] |= 1 << (index & 7)
+        index = ids.get(item)
+        if index is not None:
+            mask[index >> 3] |= 1 << (index & 7)
     return int.from_bytes(mask, "little")
