@@ -19,8 +19,8 @@ Requests match a recording by method and path only, in recorded order, so
 the wording of a prompt or the order of JSON keys never matters. Each
 cassette ends with a few spare reads of the finished job, its events and
 checkpoints, so code that reads once more than the reference still replays.
-A request that is not in the recording fails at once (the client never
-retries), with a message naming it.
+A request that is not in the recording fails at once with
+:class:`ReplayError` naming it (the client never retries).
 
 **Interception.** openai 3.x sends its requests with ``httpx2``; vcrpy 9.4
 patches ``httpx2.HTTPTransport.handle_request``, which the SDK's default
@@ -46,6 +46,7 @@ import copy
 import email.parser
 import email.policy
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -116,6 +117,10 @@ def parse_request(method: str, url: str, content_type: str, body: bytes) -> Sent
     return sent
 
 
+class ReplayError(RuntimeError):
+    """A recorded cassette is missing or cannot serve the request asked for."""
+
+
 class _CapturingTransport(httpx2.HTTPTransport):
     """The SDK's usual transport, remembering every request that goes through it."""
 
@@ -123,6 +128,7 @@ class _CapturingTransport(httpx2.HTTPTransport):
         super().__init__(**kwargs)
         self.sent: list[SentRequest] = []
         self.unmatched: list[str] = []
+        self.cassette = ""
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         sent = parse_request(request.method, str(request.url),
@@ -131,8 +137,10 @@ class _CapturingTransport(httpx2.HTTPTransport):
         try:
             response = super().handle_request(request)  # vcrpy answers from the cassette
         except CannotOverwriteExistingCassetteException:
-            self.unmatched.append(f"{request.method} {request.url.path}")
-            raise
+            asked = f"{request.method} {request.url.path}"
+            self.unmatched.append(asked)
+            raise ReplayError(f"{asked} is not in the recording {self.cassette} (or was "
+                              "asked more often than recorded)") from None
         with contextlib.suppress(ValueError):
             sent.response = json.loads(response.read())
         return response
@@ -190,10 +198,6 @@ def cassette_path(name: str) -> Path:
 
 
 # ---------------------------------------------------------------- replay
-class ReplayError(RuntimeError):
-    """A recorded cassette is missing or cannot serve the request asked for."""
-
-
 @dataclass
 class Replay:
     """A replay in progress: the client to use and what it has sent so far."""
@@ -222,6 +226,7 @@ def replay(name: str) -> Iterator[Replay]:
     if not path.exists():
         raise ReplayError(f"no recording {path}; re-record with `python -m grader record`")
     transport = _CapturingTransport()
+    transport.cassette = path.name
     client = openai.OpenAI(api_key=REPLAY_API_KEY, base_url=REPLAY_BASE_URL, max_retries=0,
                            http_client=openai.DefaultHttpxClient(transport=transport))
     with _vcr("none").use_cassette(str(path)):
@@ -288,10 +293,10 @@ def _record_cancelled(client, train, valid, sleep, poll_seconds) -> None:
     _spare_reads(client, job.id)
 
 
-def _record_all(base_url: str | None, api_key: str, live: bool) -> list[Path]:
+def _record_all(base_url: str | None, api_key: str, live: bool, directory: Path) -> list[Path]:
     client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0 if not live else 2)
     sleep, poll_seconds = (time.sleep, 30) if live else ((lambda seconds: None), 0)
-    CASSETTE_DIR.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="kit-record-") as tmp:
         workdir = Path(tmp)
@@ -305,14 +310,17 @@ def _record_all(base_url: str | None, api_key: str, live: bool) -> list[Path]:
         }
         for name, run in scenarios.items():
             fresh = workdir / f"{name}.yaml"  # record aside; replace the old one only on success
-            with _vcr("all").use_cassette(str(fresh)):
+            # a live run prints its progress (it takes a while); a simulated one stays quiet
+            quiet = contextlib.nullcontext() if live else contextlib.redirect_stdout(io.StringIO())
+            with _vcr("all").use_cassette(str(fresh)), quiet:
                 run()
-            shutil.move(str(fresh), cassette_path(name))
-            written.append(cassette_path(name))
+            shutil.move(str(fresh), directory / fresh.name)
+            written.append(directory / fresh.name)
     return written
 
 
-def record(base_url: str | None, api_key: str | None, live: bool = False) -> list[Path]:
+def record(base_url: str | None, api_key: str | None, live: bool = False, *,
+           directory: str | Path = CASSETTE_DIR) -> list[Path]:
     """Re-record every OpenAI cassette; return the files written.
 
     - ``live=False`` and ``base_url=None``: start the kit's simulator on
@@ -322,15 +330,19 @@ def record(base_url: str | None, api_key: str | None, live: bool = False) -> lis
       jobs really train: this takes a while and is billed.
 
     The key is sent to the server but never stored in a cassette.
+    ``directory`` (default ``fixtures/cassettes/openai``) is where they go.
     """
+    directory = Path(directory)
     if live:
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
             raise ValueError("recording against the real API needs an API key (OPENAI_API_KEY)")
-        return _record_all(base_url, api_key, live=True)
+        return _record_all(base_url, api_key, live=True, directory=directory)
     if base_url is not None:
-        return _record_all(base_url, api_key or "sk-simulator", live=False)
+        return _record_all(base_url, api_key or "sk-simulator", live=False,
+                           directory=directory)
     from grader.simulator import serve
 
     with serve() as server:
-        return _record_all(server.base_url, "sk-simulator", live=False)
+        return _record_all(server.base_url, "sk-simulator", live=False,
+                           directory=directory)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.replay_openai import replay
+from grader.replay_openai import ReplayError, replay
 from grader.validate import validate_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,9 +123,8 @@ def _call(session, what: str, function, *args, **kwargs):
     """Call the student's function; turn a replay miss into a readable failure."""
     try:
         return function(*args, **kwargs)
-    except openai.APIConnectionError as exc:
-        raise AssertionError(f"{what}: a request was not in the recording ({exc.__cause__}).\n"
-                             f"Requests sent:\n{session.describe()}") from None
+    except (ReplayError, openai.APIConnectionError) as exc:
+        raise AssertionError(f"{what}: {exc}\nRequests sent:\n{session.describe()}") from None
 
 
 # ---------------------------------------------------------------- data preparation
