@@ -219,7 +219,7 @@ def _validate_lines(handle, report: FileReport, checker: _Checker | None) -> Fil
             continue
         report.records += 1
         try:
-            record = json.loads(text, parse_constant=_reject_constant)
+            record = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             report.add(number, "/", f"invalid JSON: {exc.msg} (column {exc.colno})")
             continue
@@ -267,6 +267,10 @@ def _read_lines(handle) -> Iterator[tuple[int, bytes | None, int]]:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed in JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once: json.loads(...,
+# parse_constant=...) would build a new decoder for every line
 
 
 # ---------------------------------------------------------------- one checker per schema
@@ -475,6 +479,8 @@ def _compile(schema: Any, root: dict) -> Callable[[Any], bool]:
     """
     if schema is True or schema is False:
         return lambda value, answer=schema: answer
+    if set(schema) - _ANNOTATIONS == {"$ref"}:  # a bare reference: no wrapper call
+        return _compile(_resolve(schema["$ref"], root), root)
     unknown = set(schema) - _KNOWN
     if unknown:
         raise _Unsupported(sorted(unknown))
