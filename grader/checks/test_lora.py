@@ -1,0 +1,336 @@
+"""Technical checks for approach 3, HuggingFace LoRA (12 points).
+
+Everything runs on the CPU with the tiny Llama-style model in
+``fixtures/tiny-llama`` (140k random weights, loaded with ``from_pretrained``
+like any hub model). Every expected figure is computed here from the model's
+configuration, never taken from the reference. Each check builds the LoRA
+model it needs itself (except the two that grade ``prepare_model_and_tokenizer``),
+so one mistake costs the points of the function that has it, not of every
+check downstream.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from grader.seam import REPO_ROOT
+
+TINY = REPO_ROOT / "fixtures" / "tiny-llama"
+MODULE = "huggingface_lora"
+GUIDE = "https://huggingface.co/docs/peft/conceptual_guides/lora"
+PEFT_QUICKTOUR = "https://huggingface.co/docs/peft/quicktour"
+EXPECTED = {"r": 8, "lora_alpha": 32, "target_modules": {"q_proj", "v_proj"},
+            "lora_dropout": 0.05, "bias": "none", "task_type": "CAUSAL_LM"}
+# Short fixed records: a few seeded steps visibly lower their loss.
+RECORDS = [
+    {"instruction": "What do plants need for photosynthesis?",
+     "output": "Light, water and carbon dioxide."},
+    {"instruction": "Name the closest star to Earth.", "output": "The Sun."},
+    {"instruction": "What is 7 times 8?", "output": "56."},
+    {"instruction": "What gas do we breathe out?", "output": "Carbon dioxide."},
+    {"instruction": "Why does ice float?", "output": "Ice is less dense than water."},
+    {"instruction": "What is the boiling point of water at sea level?", "output": "100 degrees C."},
+    {"instruction": "Who wrote Romeo and Juliet?", "output": "William Shakespeare."},
+    {"instruction": "What is a noun?", "output": "A word that names a thing."},
+]
+
+
+# ---------------------------------------------------------------- helpers
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model's matrices are too small for threads to pay off on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = AutoTokenizer.from_pretrained(TINY)
+    tok.pad_token = tok.eos_token
+    return tok
+
+
+def lora_model(randomize: bool = False, seed: int = 0):
+    """The tiny base model with the assignment's LoRA adapters, built by the check itself.
+
+    LoRA starts with B = 0, so a fresh adapter changes nothing; ``randomize``
+    gives B random values so that saving, reloading and merging are visible.
+    """
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(
+        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=0.05,
+        bias="none", task_type="CAUSAL_LM"))
+    if randomize:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    return model.eval()
+
+
+def expected_trainable() -> int:
+    """LoRA parameters of the tiny model: layers x sum over targets of r x (in + out)."""
+    config = AutoConfig.from_pretrained(TINY)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    shapes = {  # (in, out) of each target projection
+        "q_proj": (config.hidden_size, config.num_attention_heads * head_dim),
+        "v_proj": (config.hidden_size, config.num_key_value_heads * head_dim),
+    }
+    per_layer = sum(EXPECTED["r"] * (n_in + n_out) for n_in, n_out in shapes.values())
+    return config.num_hidden_layers * per_layer
+
+
+def sample_ids(tokenizer) -> torch.Tensor:
+    return tokenizer(["### Instruction:\nWhy is the sky blue?\n\n### Response:\nLight scatters.",
+                      "What is a fraction?"], return_tensors="pt", padding=True)["input_ids"]
+
+
+@torch.no_grad()
+def logits_of(model, ids: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return model(input_ids=ids).logits.float()
+
+
+@torch.no_grad()
+def answer_loss(model, tokenizer, format_prompt) -> float:
+    """Cross-entropy per answer token over RECORDS, computed here (prompt tokens excluded)."""
+    model.eval()
+    total, count = 0.0, 0
+    for record in RECORDS:
+        prompt = tokenizer(format_prompt(record["instruction"])).input_ids
+        answer = tokenizer(record["output"], add_special_tokens=False).input_ids
+        ids = torch.tensor([prompt + answer + [tokenizer.eos_token_id]])
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1:-1]
+        targets = ids[0, len(prompt):]
+        total += torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        count += len(targets)
+    return total / count
+
+
+def base_weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+
+
+# ---------------------------------------------------------------- the configuration
+@pytest.mark.rubric("technical", "lora", points=1)
+def test_lora_config(impl):
+    """make_lora_config() must return LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj",
+    "v_proj"], lora_dropout=0.05, bias="none", task_type="CAUSAL_LM"). Read:
+    https://huggingface.co/docs/peft/package_reference/lora"""
+    config = impl.module(MODULE).make_lora_config()
+    assert isinstance(config, LoraConfig), (
+        f"expected a peft.LoraConfig, got {type(config).__name__}")
+    found = {"r": config.r, "lora_alpha": config.lora_alpha,
+             "target_modules": set(config.target_modules or ()),
+             "lora_dropout": config.lora_dropout, "bias": config.bias,
+             "task_type": str(getattr(config.task_type, "value", config.task_type))}
+    wrong = [f"{key}={found[key]!r} (expected {want!r})" for key, want in EXPECTED.items()
+             if found[key] != want]
+    assert not wrong, "wrong LoRA settings: " + ", ".join(wrong)
+
+
+@pytest.mark.rubric("technical", "lora", points=1)
+def test_prepare_model_freezes_base(impl):
+    """prepare_model_and_tokenizer(path, use_8bit=False) must load the model and tokenizer with
+    from_pretrained, give the tokenizer a padding token, and wrap the model with get_peft_model so
+    that only the lora_A/lora_B matrices of q_proj and v_proj in every layer require gradients.
+    Read: https://huggingface.co/docs/peft/quicktour"""
+    model, tokenizer = impl.module(MODULE).prepare_model_and_tokenizer(TINY, use_8bit=False)
+    assert isinstance(model, PeftModel), (
+        f"expected the model wrapped by peft.get_peft_model, got {type(model).__name__}")
+    assert tokenizer.pad_token is not None, (
+        "the tokenizer has no padding token: set tokenizer.pad_token (e.g. to the eos token)")
+    layers = AutoConfig.from_pretrained(TINY).num_hidden_layers
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    not_lora = [n for n in trainable if "lora_A" not in n and "lora_B" not in n]
+    assert not not_lora, (f"{len(not_lora)} base weights still require gradients, "
+                          f"e.g. {not_lora[0]}: only the LoRA matrices may train")
+    adapted = {(n.split(".layers.")[1].split(".")[0], module)
+               for n in trainable for module in ("q_proj", "v_proj") if f".{module}." in n}
+    wanted = {(str(i), module) for i in range(layers) for module in ("q_proj", "v_proj")}
+    others = [n for n in trainable if ".q_proj." not in n and ".v_proj." not in n]
+    assert not others, f"LoRA adapters on modules other than q_proj/v_proj: {others[0]}"
+    assert adapted == wanted, f"layers/modules without LoRA adapters: {sorted(wanted - adapted)}"
+
+
+@pytest.mark.rubric("technical", "lora", points=2)
+def test_trainable_parameter_count(impl, credit):
+    """count_trainable_parameters(model) must return (trainable, total), and the model from
+    prepare_model_and_tokenizer must have exactly layers x sum of r x (in + out) over q_proj and
+    v_proj trainable parameters. Read: https://huggingface.co/docs/peft/conceptual_guides/lora"""
+    module = impl.module(MODULE)
+    reference_model = lora_model()
+    want = (expected_trainable(), sum(p.numel() for p in reference_model.parameters()))
+    got = tuple(module.count_trainable_parameters(reference_model))
+    counted = got == want
+    model, _ = module.prepare_model_and_tokenizer(TINY, use_8bit=False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    prepared = trainable == want[0]
+    credit((counted + prepared) / 2, f"count {'right' if counted else 'wrong'}, "
+                                     f"prepared model {'right' if prepared else 'wrong'}")
+    assert counted, (f"count_trainable_parameters on a LoRA model returned {got}, "
+                     f"expected (trainable, total) = {want}")
+    assert prepared, (f"the prepared model has {trainable} trainable parameters, expected "
+                      f"{want[0]} = layers x sum of r x (in + out) over q_proj and v_proj")
+
+
+# ---------------------------------------------------------------- the data
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+               | st.sampled_from([" ", "\n", "\t"]), min_size=1, max_size=60)
+
+
+@pytest.mark.rubric("technical", "lora", points=2)
+@settings(max_examples=80)
+@given(instruction=TEXT, answer=TEXT, extra=st.one_of(st.just(""), TEXT),
+       max_length=st.integers(min_value=8, max_value=160))
+def test_label_masking(impl, tokenizer, instruction, answer, extra, max_length):
+    """tokenize_example must mask every prompt token with -100 in labels and learn every answer
+    token that fits (answer = tokenizer(output, add_special_tokens=False) + eos). When the text is
+    too long it may cut the prompt's start or the answer's end, but never the whole answer.
+    Read: https://huggingface.co/docs/transformers/tasks/language_modeling"""
+    module = impl.module(MODULE)
+    prompt = tokenizer(module.format_prompt(instruction, extra)).input_ids
+    full_answer = tokenizer(answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    fits = len(prompt) + len(full_answer) <= max_length
+    try:
+        example = module.tokenize_example(tokenizer, instruction, answer, input=extra,
+                                          max_length=max_length)
+    except ValueError:
+        if fits:
+            raise
+        return  # refusing a too-long example with a clear error is allowed
+    ids, labels = list(example["input_ids"]), list(example["labels"])
+    assert len(ids) == len(labels) == len(example["attention_mask"]), "lengths differ"
+    assert len(ids) <= max_length, f"{len(ids)} tokens exceed max_length={max_length}"
+    assert all(int(m) == 1 for m in example["attention_mask"]), "a single example has no padding"
+    masked = next((i for i, label in enumerate(labels) if label != -100), len(labels))
+    assert masked < len(labels), (
+        f"no answer token is learned (all labels are -100) for {answer!r}: never drop the answer")
+    assert labels[masked:] == ids[masked:], (
+        "after the prompt, labels must equal input_ids (every answer token learned)")
+    assert masked <= len(prompt) and ids[:masked] == prompt[len(prompt) - masked:], (
+        "the masked tokens are not the prompt's tokens: labels must be -100 exactly on the prompt")
+    assert ids[masked:] == full_answer[:len(ids) - masked], (
+        "the learned tokens are not the answer's tokens followed by eos")
+    if fits:
+        assert masked == len(prompt), (
+            f"{len(prompt) - masked} prompt tokens are learned instead of masked with -100")
+        assert len(ids) - masked == len(full_answer), "answer tokens were dropped although they fit"
+
+
+# ---------------------------------------------------------------- training
+@pytest.mark.rubric("technical", "lora", points=2)
+def test_loss_falls(impl, tokenizer, credit):
+    """train(model, tokenizer, records, steps=..., learning_rate=..., batch_size=..., seed=...)
+    must lower the loss on the training records without touching the frozen base weights, and
+    evaluate_loss must return the mean loss per answer token. Read:
+    https://huggingface.co/docs/transformers/main_classes/trainer"""
+    module = impl.module(MODULE)
+    model = lora_model()
+    frozen = base_weights(model)
+    before = answer_loss(model, tokenizer, module.format_prompt)
+    reported = module.evaluate_loss(model, tokenizer, RECORDS)
+    evaluated = abs(reported - before) <= 1e-3 * before
+    module.train(model, tokenizer, RECORDS, steps=12, learning_rate=1e-2, batch_size=4, seed=0)
+    after = answer_loss(model, tokenizer, module.format_prompt)
+    changed = [n for n, p in model.named_parameters() if n in frozen and not p.equal(frozen[n])]
+    fell = after < before - 0.05 and not changed
+    credit((evaluated + fell) / 2, f"loss {before:.3f} -> {after:.3f}; evaluate_loss "
+                                   f"{'right' if evaluated else 'wrong'}")
+    assert not changed, f"training changed frozen base weights, e.g. {changed[0]}"
+    assert fell, (f"the answer loss went from {before:.4f} to {after:.4f} in 12 steps at "
+                  f"learning rate 1e-2: it should fall by more than 0.05")
+    assert evaluated, (f"evaluate_loss returned {reported:.4f}; the mean cross-entropy per "
+                       f"answer token is {before:.4f}")
+
+
+# ---------------------------------------------------------------- after training
+@pytest.mark.rubric("technical", "lora", points=2)
+def test_adapter_save_reload(impl, tokenizer, tmp_path, credit):
+    """save_adapter(model, path) must save only the adapter (LoRA weights and adapter_config.json,
+    not the base model), and load_adapter(base_path, path) must put it back on a fresh base model
+    that gives identical logits. Read:
+    https://huggingface.co/docs/peft/tutorial/peft_model_config"""
+    module = impl.module(MODULE)
+    model = lora_model(randomize=True)
+    ids = sample_ids(tokenizer)
+    want = logits_of(model, ids)
+    folder = tmp_path / "adapter"
+    module.save_adapter(model, str(folder))
+    weights_file = folder / "adapter_model.safetensors"
+    assert weights_file.exists(), f"no adapter_model.safetensors in the saved folder: " \
+                                  f"{sorted(p.name for p in folder.iterdir())}"
+    tensors = load_file(weights_file)
+    not_lora = [k for k in tensors if "lora_" not in k]
+    config = json.loads((folder / "adapter_config.json").read_text())
+    saved_only_adapter = (not not_lora and sum(t.numel() for t in tensors.values())
+                          == expected_trainable()
+                          and set(config.get("target_modules") or ()) == EXPECTED["target_modules"])
+    loaded = module.load_adapter(TINY, str(folder))
+    if isinstance(loaded, tuple):  # (model, tokenizer) is fine too
+        loaded = loaded[0]
+    got = logits_of(loaded, ids)
+    identical = got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=0)
+    credit((saved_only_adapter + identical) / 2,
+           f"adapter-only save {'right' if saved_only_adapter else 'wrong'}, "
+           f"reload {'identical' if identical else 'different'}")
+    assert not not_lora, (f"the adapter file holds {len(not_lora)} non-LoRA tensors "
+                          f"(e.g. {not_lora[0]}): save only the adapter")
+    assert saved_only_adapter, "the saved adapter does not hold exactly the q_proj/v_proj LoRA " \
+                               "weights of the model"
+    diff = (got - want).abs().max().item() if got.shape == want.shape else float("nan")
+    assert identical, (f"the reloaded model's logits differ from the saved model's "
+                       f"(largest difference {diff:.2e})")
+
+
+@pytest.mark.rubric("technical", "lora", points=1)
+def test_merge_matches(impl, tokenizer):
+    """merge_adapter(model) must fold the LoRA update into the base weights (merge_and_unload) and
+    return a plain model whose logits match the adapted model's. Read:
+    https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model"""
+    model = lora_model(randomize=True)
+    ids = sample_ids(tokenizer)
+    base = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32)
+    base_logits = logits_of(base, ids)
+    want = logits_of(model, ids)
+    merged = impl.module(MODULE).merge_adapter(model)
+    assert not isinstance(merged, PeftModel), "merge_adapter must return the plain merged model"
+    leftover = [n for n, _ in merged.named_modules() if "lora_" in n]
+    assert not leftover, f"the merged model still has LoRA modules, e.g. {leftover[0]}"
+    got = logits_of(merged, ids)
+    assert not torch.allclose(got, base_logits, atol=1e-4), (
+        "the merged model computes what the base model does: the adapter was dropped, not merged")
+    diff = (got - want).abs().max().item()
+    assert diff < 1e-4, f"merged logits differ from the adapted model's by up to {diff:.2e}"
+
+
+@pytest.mark.rubric("technical", "lora", points=1)
+def test_generate_new_text(impl, tokenizer):
+    """generate(model, tokenizer, instruction, max_new_tokens=...) must format the prompt, decode
+    greedily, and return only the newly generated text, not the prompt echoed back. Read:
+    https://huggingface.co/docs/transformers/llm_tutorial"""
+    module = impl.module(MODULE)
+    model = lora_model(randomize=True)
+    instruction = "Explain why the sky looks blue during the day."
+    text = module.generate(model, tokenizer, instruction, max_new_tokens=12)
+    assert isinstance(text, str), f"generate must return a string, got {type(text).__name__}"
+    assert instruction not in text and "### Instruction" not in text, (
+        f"the answer echoes the prompt: {text[:80]!r}... return only the new tokens")
+    assert text.strip(), "generate returned no text"
+    again = module.generate(model, tokenizer, instruction, max_new_tokens=12)
+    assert again == text, "two calls gave different answers: decode greedily (do_sample=False)"
+    produced = len(tokenizer(text, add_special_tokens=False).input_ids)
+    assert produced <= 2 * 12 + 4, f"{produced} tokens returned for max_new_tokens=12"
+
