@@ -182,6 +182,8 @@ def validate_file(path: str | Path, schema: str | None = None, *,
         return report.fail("permission denied")
     except OSError as exc:
         return report.fail(f"cannot open: {exc.strerror or exc}")
+    except ValueError as exc:  # e.g. a NUL character in the path
+        return report.fail(f"cannot open: {exc}")
     try:
         with handle:
             return _validate_lines(handle, report, checker)
@@ -208,7 +210,7 @@ def _validate_lines(handle, report: FileReport, checker: _Checker | None) -> Fil
                                     "save it as UTF-8 without BOM")
             bad = True
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             report.records += 1
             report.add(number, "/", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} "
@@ -221,7 +223,8 @@ def _validate_lines(handle, report: FileReport, checker: _Checker | None) -> Fil
         try:
             record = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
-            report.add(number, "/", f"invalid JSON: {exc.msg} (column {exc.colno})")
+            at = "" if exc.msg.endswith(" at") else " at"  # "Unterminated string starting at"
+            report.add(number, "/", f"invalid JSON: {exc.msg}{at} column {exc.colno}")
             continue
         except RecursionError:
             report.add(number, "/", "invalid JSON: nested too deeply")
@@ -269,8 +272,8 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once: json.loads(...,
-# parse_constant=...) would build a new decoder for every line
+# Built once: json.loads(text, parse_constant=...) would build a decoder per line.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 # ---------------------------------------------------------------- one checker per schema

@@ -122,7 +122,7 @@ def test_unknown_schema_name_raises():
 def test_invalid_json_gives_line_and_column(tmp_path):
     report = validate_file(write(tmp_path / "qa.jsonl", dumps(QA), '{"instruction": "x",, }'))
     assert messages(report) == [
-        (2, "/", "invalid JSON: Expecting property name enclosed in double quotes (column 21)")]
+        (2, "/", "invalid JSON: Expecting property name enclosed in double quotes at column 21")]
     assert (report.records, report.valid) == (2, 1)
 
 
@@ -136,12 +136,17 @@ def test_invalid_json_gives_line_and_column(tmp_path):
     ('{"instruction": Infinity}', "invalid JSON: Infinity is not allowed in JSON"),
     ("[" * 100_000, "invalid JSON: nested too deeply"),
     ("9" * 5000, "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion"),
-    ('{"a": 1} {"b": 2}', "invalid JSON: Extra data (column 10)"),
+    ('{"a": 1} {"b": 2}', "invalid JSON: Extra data at column 10"),
 ])
 def test_non_object_lines(tmp_path, line, message):
     report = validate_file(write(tmp_path / "qa.jsonl", line, dumps(QA)))
     assert messages(report) == [(1, "/", message)]
     assert (report.records, report.valid) == (2, 1)
+
+
+def test_unterminated_string(tmp_path):
+    report = validate_file(write(tmp_path / "qa.jsonl", '{"instruction": "Explain'))
+    assert messages(report) == [(1, "/", "invalid JSON: Unterminated string starting at column 17")]
 
 
 def test_blank_lines_are_reported(tmp_path):
@@ -212,6 +217,11 @@ def test_missing_file(tmp_path):
 def test_directory(tmp_path):
     report = validate_file(tmp_path)
     assert report.error == "is a directory, not a JSON Lines file"
+
+
+def test_impossible_path():
+    report = validate_file("bad\0name.jsonl")
+    assert report.error == "cannot open: embedded null byte"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
@@ -345,7 +355,7 @@ def test_cli_problems_then_summary_exits_1(tmp_path, capsys):
     good = write(tmp_path / "good_qa.jsonl", dumps(QA))
     code, out, _ = run_cli(capsys, str(bad), str(good))
     assert code == 1
-    assert out == [f"{bad}:2: /: invalid JSON: Expecting value (column 15)",
+    assert out == [f"{bad}:2: /: invalid JSON: Expecting value at column 15",
                    f"{bad}: 3 records, 2 valid",
                    f"{good}: 1 records, 1 valid"]
 

@@ -10,6 +10,7 @@ read). Exit status: 0 when every file is valid, 1 otherwise, 2 for a usage error
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from grader.validate import SCHEMA_NAMES, validate_file
@@ -41,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     if hasattr(out, "reconfigure"):  # a record may hold text the terminal cannot encode
         out.reconfigure(errors="backslashreplace")
+    try:
+        return _validate_all(args, out)
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - let interpreter exit quietly
+        return 1
+
+
+def _validate_all(args: argparse.Namespace, out) -> int:
     all_ok = True
     for path in args.paths:
         report = validate_file(path, schema=args.schema, max_problems=args.max_errors)
