@@ -378,6 +378,8 @@ _NAMESPACES: list[str] | None = None
 def namespace_prefix() -> list[str]:
     """``unshare`` arguments for private network and PID namespaces, or [] when unavailable."""
     global _NAMESPACES
+    if os.environ.get("GRADER_NAMESPACES", "1") == "0":  # an instructor's opt-out
+        return []
     if _NAMESPACES is None:
         command = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork",
                    "--kill-child"]
