@@ -15,7 +15,7 @@ trains in full precision; on a CUDA GPU with ``bitsandbytes`` installed the
 frozen base is loaded in 8-bit to save memory.
 
 Models:
-- ``fixtures/tiny-llama`` (default): a 143k-parameter Llama-style model with
+- ``fixtures/tiny-llama`` (default): a 140k-parameter Llama-style model with
   random weights, built by ``fixtures/build_tiny_model.py``. It learns in
   seconds but writes noise: it is for checking the mechanics.
 - ``smollm2`` (optional): SmolLM2-135M-Instruct, a real small model shipped as a
@@ -244,10 +244,10 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     the loss ignores them, so the model is taught to answer, not to repeat
     instructions.
 
-    Truncation to ``max_length`` never drops the whole answer. The answer keeps
-    all its tokens if they fit beside the prompt, else it is cut at its end,
-    keeping at least half of the window. The prompt is cut from the left (its
-    start), because its end, ``### Response:``, is what the answer follows.
+    Truncation to ``max_length`` never drops the whole answer: the answer may
+    use all the room the prompt leaves, and at least half of the window (its
+    end is cut beyond that). The prompt gets the rest and is cut from the left,
+    because its end, ``### Response:``, is what the answer follows.
     """
     if max_length < 2:
         raise ValueError(f"max_length must be at least 2 (one prompt and one answer token), "
