@@ -355,7 +355,8 @@ def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
 def ask_tuned_model(client: openai.OpenAI, model: str, question: str) -> str:
     """Ask the fine-tuned ``model`` a student's ``question``; return the teacher's reply.
 
-    The system prompt is the one the model was trained with.
+    A tuned model is called like any other, through Chat Completions, with
+    the system prompt it was trained with.
     """
     raise NotImplementedError(
         "TODO: ask the tuned model with the training system prompt and return its reply. "

@@ -293,7 +293,7 @@ def test_validator_accepts_good_examples(impl):
     reported = {c: found[:5] for c, found in result["errors"].items() if found}
     assert not reported, f"errors reported for the shipped training data: {reported}"
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(st.lists(good_examples(), min_size=1, max_size=6))
     def no_false_errors(examples):
         found = of.validate_examples(examples)
@@ -437,8 +437,8 @@ def test_replayed_flow_sends_right_requests(impl, credit, tmp_path):
     """The API calls must send the right requests: both files uploaded with purpose
     "fine-tune"; the job created with the model, both file ids, suffix, seed and
     method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": ...}}};
-    checkpoints listed for the job (lowest step first); the tuned model asked with the
-    training system prompt. Read: https://platform.openai.com/docs/guides/fine-tuning"""
+    checkpoints listed for the job (lowest step first); the tuned model asked through Chat
+    Completions with the training system prompt. Read: https://platform.openai.com/docs/guides/fine-tuning"""
     of = impl.module("openai_finetune")
     pairs = simple_pairs(15)
     train_bytes = _write(tmp_path / "train.jsonl", of_free_examples(pairs[:12]))
