@@ -1,0 +1,312 @@
+"""Recording and replaying DSPy's language-model calls (vcrpy cassettes).
+
+The graded DSPy checks run offline: every chat completion DSPy sends is
+answered from ``fixtures/cassettes/dspy/student_simulator.yaml``.
+
+**Matching on what was asked.** A recorded answer is found by the request's
+*inputs*, not its raw body: the model, the ``conversation_history`` and
+``teacher_prompt`` values that DSPy's ChatAdapter writes into the last user
+message (compared as lower-case words, so line breaks and role-label style do
+not matter), and whether the prompt carries few-shot demos at all. Instruction
+wording, field descriptions and *which* demos an optimizer picked are ignored,
+so a student's program that keeps the signature's field names still replays.
+
+**Missing recordings fail fast.** A request with no recording raises
+:class:`MissingRecording` at once. It derives from ``BaseException`` on
+purpose, so the HTTP client's retry loop, LiteLLM and ``dspy.Evaluate``
+(which all catch ``Exception``) cannot swallow or retry it; :func:`replay`
+turns it into :class:`RecordingMissingError` naming the teacher prompt.
+
+**No secrets.** ``Authorization``, ``api-key``, organisation/project headers
+and cookies are dropped from requests and responses before anything is written.
+
+Instructors re-record with :func:`record` (``python -m grader record``):
+against the kit's simulator by default, or the real API with ``live=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CASSETTE_DIR = REPO_ROOT / "fixtures" / "cassettes" / "dspy"
+CASSETTE = CASSETTE_DIR / "student_simulator.yaml"
+MATCHER = "dspy_inputs"
+INPUT_FIELDS = ("conversation_history", "teacher_prompt")
+
+FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization",
+                  "openai-project", "cookie", "set-cookie")
+_FIELD_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
+
+
+class MissingRecording(BaseException):  # noqa: N818 - a signal, deliberately not an Exception
+    """Raised inside the HTTP stack when a request has no recording (see module doc)."""
+
+
+class RecordingMissingError(AssertionError):
+    """A DSPy call had no recorded answer; the message names the teacher prompt."""
+
+
+# ------------------------------------------------------------------ what was asked
+def _body(request) -> dict:
+    body = request.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(body or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(message: dict) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def asked(request) -> dict | None:
+    """The inputs of a DSPy request: model, field values, whether demos were sent.
+
+    None for a request that is not a DSPy ChatAdapter call.
+    """
+    body = _body(request)
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    users = [_text(m) for m in messages if m.get("role") == "user"]
+    if not users or "[[ ## teacher_prompt ## ]]" not in users[-1]:
+        return None
+    parts = _FIELD_HEADER.split(users[-1])
+    fields = {}
+    for name, value in zip(parts[1::2], parts[2::2], strict=False):
+        value = value.split("Respond with the corresponding output fields")[0]
+        fields.setdefault(name, value.strip())
+    return {
+        "model": str(body.get("model", "")),
+        "conversation_history": fields.get("conversation_history", ""),
+        "teacher_prompt": fields.get("teacher_prompt", ""),
+        "demos": len(users) > 1,
+    }
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+_KEYS: dict[tuple, tuple] = {}
+
+
+def request_key(request) -> tuple:
+    """The key two requests must share to be the same question (memoized: vcrpy asks often)."""
+    body = request.body
+    body = body if isinstance(body, (bytes, str)) else repr(body)
+    cache_key = (request.method, request.uri, body)
+    if cache_key not in _KEYS:
+        _KEYS[cache_key] = _request_key(request)
+    return _KEYS[cache_key]
+
+
+def _request_key(request) -> tuple:
+    inputs = asked(request)
+    if inputs is None:  # not a DSPy call: fall back to the exact request
+        return ("raw", request.method, request.uri, _body(request) or request.body)
+    return (inputs["model"], _words(inputs["conversation_history"]),
+            _words(inputs["teacher_prompt"]), inputs["demos"])
+
+
+def match_inputs(r1, r2) -> None:
+    """Match for vcrpy: raise AssertionError unless both requests asked the same thing."""
+    if request_key(r1) != request_key(r2):
+        raise AssertionError("different DSPy inputs")
+
+
+# ------------------------------------------------------------------ the vcr configuration
+KEEP_HEADERS = ("content-type",)
+
+
+def _scrub_request(request):
+    """Keep only the content type: no key, no cookie, no client fingerprint is recorded."""
+    for name in list(request.headers):
+        if name.lower() not in KEEP_HEADERS:
+            del request.headers[name]
+    return request
+
+
+def _scrub_response(response: dict) -> dict:
+    headers = response.get("headers") or {}
+    for name in list(headers):
+        if name.lower() not in KEEP_HEADERS:
+            del headers[name]
+    return response
+
+
+class CachedPersister:
+    """vcrpy's file persister, keeping each parsed cassette in memory (it is read-only here).
+
+    Several checks replay the same large cassette; parsing its YAML once per
+    process instead of once per check saves about a second each time.
+    """
+
+    _cache: dict[tuple[str, float], tuple] = {}
+
+    @classmethod
+    def load_cassette(cls, cassette_path, serializer):
+        """Parse the cassette once per file version; later calls reuse it."""
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        path = Path(cassette_path)
+        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else -1.0)
+        if key not in cls._cache:
+            cls._cache[key] = FilesystemPersister.load_cassette(path, serializer)
+        return cls._cache[key]
+
+    @staticmethod
+    def save_cassette(cassette_path, cassette_dict, serializer):
+        """Write the cassette as vcrpy's own persister does."""
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        FilesystemPersister.save_cassette(cassette_path, cassette_dict, serializer)
+
+
+def vcr_config(record_mode: str = "none") -> dict:
+    """The vcrpy / pytest-recording settings for the DSPy cassettes.
+
+    Register the matcher first (:func:`make_vcr` does both).
+    """
+    return {
+        "cassette_library_dir": str(CASSETTE_DIR),
+        "record_mode": record_mode,
+        "match_on": [MATCHER],
+        "filter_headers": list(FILTER_HEADERS),
+        "before_record_request": _scrub_request,
+        "before_record_response": _scrub_response,
+        "decode_compressed_response": True,
+        "allow_playback_repeats": True,
+    }
+
+
+def make_vcr(record_mode: str = "none"):
+    """A ``vcr.VCR`` set up for the DSPy cassettes."""
+    import vcr
+
+    config = vcr_config(record_mode)
+    config.pop("allow_playback_repeats")  # a per-cassette option: see use_cassette() calls
+    recorder = vcr.VCR(**config)
+    recorder.register_matcher(MATCHER, match_inputs)
+    recorder.register_persister(CachedPersister)
+    return recorder
+
+
+def describe(request) -> str:
+    """One line naming what a request asked, for error messages."""
+    inputs = asked(request)
+    if inputs is None:
+        return f"{request.method} {request.uri}"
+    history = " ".join(inputs["conversation_history"].split())
+    history = history if len(history) <= 80 else history[:77] + "..."
+    demos = "with demos" if inputs["demos"] else "without demos"
+    return (f"teacher prompt {inputs['teacher_prompt']!r} (model {inputs['model']}, "
+            f"{demos}, history {history!r})")
+
+
+@contextlib.contextmanager
+def replay(cassette: str | Path = CASSETTE) -> Iterator[object]:
+    """Answer every LM call inside the block from ``cassette``; never touch the network.
+
+    A call with no recording stops the block at once with RecordingMissingError.
+    """
+    cassette = Path(cassette)
+    if not cassette.exists():
+        raise RecordingMissingError(f"the DSPy recordings are missing: {cassette} does not exist "
+                                    "(re-record them with `python -m grader record`)")
+    misses: list[str] = []
+    try:
+        with make_vcr("none").use_cassette(str(cassette), allow_playback_repeats=True) as tape:
+            can_play = tape.can_play_response_for
+
+            def can_play_or_stop(request):
+                if can_play(request):
+                    return True
+                misses.append(describe(request))
+                raise MissingRecording(misses[-1])
+
+            tape.can_play_response_for = can_play_or_stop
+            yield tape
+    except MissingRecording:
+        pass
+    if misses:
+        raise RecordingMissingError(
+            f"no recorded answer for {misses[0]} in {_display(cassette)}. The recordings cover "
+            "every student turn of data/teacher_student_dialogues.jsonl: build "
+            "conversation_history and teacher_prompt from it as the assignment describes.")
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------ recording
+def _dedupe(cassette: Path) -> int:
+    """Keep one interaction per request key (the first); return how many remain."""
+    import yaml
+
+    data = yaml.safe_load(cassette.read_text(encoding="utf-8"))
+    seen, kept = set(), []
+
+    class _Req:
+        def __init__(self, raw):
+            self.method, self.uri = raw["method"], raw["uri"]
+            self.body = raw.get("body") or ""
+
+    for interaction in data["interactions"]:
+        key = repr(request_key(_Req(interaction["request"])))
+        if key not in seen:
+            seen.add(key)
+            kept.append(interaction)
+    data["interactions"] = kept
+    cassette.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000),
+                        encoding="utf-8")
+    return len(kept)
+
+
+def record(base_url: str | None, api_key: str | None, live: bool = False) -> list[Path]:
+    """Re-record the DSPy cassette by running the reference flow; return the files written.
+
+    Every dataset example is asked twice, without demos (the uncompiled
+    program) and with demos (a program compiled by BootstrapFewShot), so any
+    split and any choice of demos replays. With ``live=False`` and no
+    ``base_url`` the kit's simulator is started on 127.0.0.1 for the duration.
+    With ``live=True`` calls go to ``base_url`` or, when None, OpenAI's API with
+    ``api_key``; headers carrying the key are never written.
+    """
+    if not live and base_url is None:
+        from grader.simulator import serve
+
+        with serve() as server:
+            return record(server.base_url, api_key, live=False)
+    from reference import dspy_example as ref
+
+    CASSETTE_DIR.mkdir(parents=True, exist_ok=True)
+    target = CASSETTE.with_suffix(".recording.yaml")
+    target.unlink(missing_ok=True)
+    with make_vcr("all").use_cassette(str(target)):
+        ref.configure_lm(ref.DEFAULT_MODEL, live=live, api_base=base_url,
+                         api_key=api_key or ("sk-simulator" if not live else None))
+        examples = ref.load_examples()
+        plain = ref.StudentSimulationModel()
+        for example in examples:
+            plain(**example.inputs())
+        train, _ = ref.split_examples(examples)
+        compiled = ref.optimize(train)
+        for example in examples:
+            compiled(**example.inputs())
+    _dedupe(target)
+    target.replace(CASSETTE)
+    return [CASSETTE]
