@@ -25,6 +25,9 @@ Run it::
     python -m assignments.openai_finetune             # the whole flow, replayed from a recording
     python -m assignments.openai_finetune --live      # the whole flow for real (OPENAI_API_KEY)
 
+Add ``--from-dialogues DIR`` to build the files from the multi-turn dialogues
+first (steps 1 and 4) instead of using the shipped chat files.
+
 Guide: https://platform.openai.com/docs/guides/fine-tuning
 """
 
@@ -41,7 +44,14 @@ from pathlib import Path
 import openai
 import tiktoken
 
-from .utils import OPENAI_TRAIN_FILE, OPENAI_VALID_FILE, DataError, read_jsonl, write_jsonl
+from .utils import (
+    OPENAI_TRAIN_FILE,
+    OPENAI_VALID_FILE,
+    DataError,
+    load_dialogues,
+    read_jsonl,
+    write_jsonl,
+)
 
 __all__ = [
     "TEACHER_SYSTEM_PROMPT", "ERROR_CATEGORIES", "WARNING_CATEGORIES",
@@ -396,6 +406,15 @@ def _cost_table(examples: list[dict]) -> None:
               f"{cost['training_tokens']:>10,} {'$' + format(cost['cost_usd'], '.4f'):>9}")
 
 
+def _build_from_dialogues(out_dir: Path, context_turns: int) -> tuple[Path, Path]:
+    """Steps 1 and 4 end to end: dialogues -> chat examples -> split -> two JSONL files."""
+    pairs = dialogue_pairs(load_dialogues(), context_turns=context_turns)
+    train, valid = split_train_validation(prepare_training_data(pairs), 0.2, seed=0)
+    print(f"built {len(train)} training and {len(valid)} validation examples from "
+          f"{len(pairs)} dialogue pairs (context_turns={context_turns}) in {out_dir}/")
+    return write_jsonl(out_dir / "train.jsonl", train), write_jsonl(out_dir / "valid.jsonl", valid)
+
+
 def _run_flow(client: openai.OpenAI, train_path: Path, valid_path: Path | None, model: str,
               n_epochs: int | str, poll_seconds: float, sleep: Callable[[float], object],
               timeout_seconds: float = 4 * 3600) -> JobResult:
@@ -433,7 +452,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="gpt-4o-mini", choices=PRICES_PER_1M_TRAINING_TOKENS)
     parser.add_argument("--train", type=Path, default=OPENAI_TRAIN_FILE)
     parser.add_argument("--valid", type=Path, default=OPENAI_VALID_FILE)
+    parser.add_argument("--from-dialogues", type=Path, metavar="DIR",
+                        help="build train/validation files from the multi-turn dialogues "
+                             "into DIR and use those instead of --train/--valid")
+    parser.add_argument("--context-turns", type=int, default=2,
+                        help="earlier turns kept as context with --from-dialogues (default 2)")
     args = parser.parse_args(argv)
+
+    if args.from_dialogues:
+        args.train, args.valid = _build_from_dialogues(args.from_dialogues, args.context_turns)
 
     try:
         train, valid = read_jsonl(args.train), read_jsonl(args.valid)
