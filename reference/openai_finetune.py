@@ -126,6 +126,9 @@ def prepare_training_data(dialogues: list[dict]) -> list[dict]:
     A pair may carry ``"context"`` (earlier ``{"role", "content"}`` turns, see
     :func:`dialogue_pairs`); those turns go between the system message and
     the student's question, student as user and teacher as assistant.
+    OpenAI trains on *every* assistant message of an example, so the
+    teacher's earlier turns are learned too (the API would skip one marked
+    ``"weight": 0``; we keep them, they are good teaching as well).
     """
     examples = []
     for number, dialogue in enumerate(dialogues):
