@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import reports, rubric
+from . import manifest, reports, rubric
 from .results import PARTIAL, PASSED, REVIEW, GradeResult, checks_hash, write_atomic, write_json
 from .sandbox import FAILED_RUN, OK, Limits, build_template, expected_checks, grade_submission
 from .seam import REPO_ROOT
@@ -44,7 +44,8 @@ from .seam import REPO_ROOT
 GRADEBOOK_FIELDS = [
     "student", "status", "total", "max", "automatic", "review",
     *rubric.CATEGORY_POINTS, *rubric.APPROACH_SHARE, "cross",
-    "checks_passed", "checks", "duration_s", "kit_version", "checks_hash", "graded_at", "note",
+    "checks_passed", "checks", "edited_files", "duration_s", "kit_version", "checks_hash",
+    "graded_at", "note",
 ]
 
 
@@ -168,13 +169,36 @@ def gradebook_row(record: dict, result: GradeResult) -> dict:
         row[approach] = totals["approaches"][approach]["earned"]
     row["checks_passed"] = sum(1 for c in result.checks if c.status == PASSED)
     row["checks"] = len(result.checks)
+    edits = record.get("edited_files")
+    row["edited_files"] = "" if edits is None else len(edits)
     row["duration_s"] = round(record.get("duration", 0.0), 1)
     row["kit_version"] = result.kit_version
     row["checks_hash"] = result.checks_hash
     row["graded_at"] = record.get("graded_at", "")
     row["note"] = "; ".join(filter(None, [record.get("reason", ""), *record.get("flags", []),
-                                          *record.get("notes", [])]))
+                                          *record.get("notes", []), _edits_note(edits)]))
     return row
+
+
+def _edits_note(edits: list[str] | None) -> str:
+    if not edits:
+        return ""
+    shown = [line.split()[-1] for line in edits if not line.startswith("missing")][:5]
+    missing = sum(line.startswith("missing") for line in edits)
+    parts = [f"edited grader files (ignored): {', '.join(shown)}" if shown else ""]
+    if missing:
+        parts.append(f"{missing} grader file(s) deleted (ignored)")
+    return "; ".join(p for p in parts if p)
+
+
+def verify_submission(root: Path) -> list[str] | None:
+    """The grader files a repository changed (``grader verify``), None without a grader/."""
+    if not (root / "grader").is_dir():
+        return None
+    try:
+        return manifest.compare(root, manifest.load()).lines()
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def feedback(record: dict, result: GradeResult) -> str:
@@ -307,6 +331,7 @@ def grade_one(submission: Submission, template: Path, expected: GradeResult, lim
         "notes": notes,
         "duration": duration,
         "source_hash": source_hash,
+        "edited_files": verify_submission(submission.root),
         "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "result": result.to_dict(),
     }

@@ -496,7 +496,8 @@ def _write_canaries(directory: Path) -> tuple[dict[str, str], list[str]]:
     good, bad = f"test_{secrets.token_hex(6)}", f"test_{secrets.token_hex(6)}"
     path = directory / f"test_{secrets.token_hex(6)}.py"
     path.write_text(f"def {good}():\n    pass\n\n\n"
-                    f"def {bad}():\n    raise AssertionError('expected to fail')\n")
+                    f"def {bad}():\n"
+                    "    raise AssertionError('control test of the batch grader: must fail')\n")
     return {good: "pass", bad: "fail"}, [str(path)]
 
 
