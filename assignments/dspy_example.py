@@ -20,12 +20,17 @@ or against a real model with ``OPENAI_API_KEY`` set::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path  # noqa: F401 - you will want it for save_program / load_program
 
-import dspy
+# LiteLLM (under DSPy) downloads its model price list at import unless told to
+# use the copy it ships; this kit runs offline, so it must be set before importing.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import dspy  # noqa: E402 - after the setting above
 
 from .utils import DIALOGUES_FILE, load_dialogues  # noqa: F401 - load_examples needs them
 
@@ -260,14 +265,16 @@ def main(argv=None):
     if args.live and not os.environ.get("OPENAI_API_KEY"):
         parser.error("--live needs OPENAI_API_KEY in the environment")
     try:
-        if args.live:
-            configure_lm(args.model, live=True)
-            results = run_experiment(save_path=args.save)
-        else:
-            _say("replaying recorded model calls (use --live for a real model)")
-            with replay():
-                configure_lm(args.model)
+        # DSPy's optimizers print progress; stdout is kept for the JSON result.
+        with contextlib.redirect_stdout(sys.stderr):
+            if args.live:
+                configure_lm(args.model, live=True)
                 results = run_experiment(save_path=args.save)
+            else:
+                _say("replaying recorded model calls (use --live for a real model)")
+                with replay():
+                    configure_lm(args.model)
+                    results = run_experiment(save_path=args.save)
     except NotImplementedError as exc:
         _say(f"not implemented yet: {exc}")
         return 1

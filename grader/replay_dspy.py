@@ -129,10 +129,14 @@ KEEP_HEADERS = ("content-type",)
 
 
 def _scrub_request(request):
-    """Keep only the content type: no key, no cookie, no client fingerprint is recorded."""
+    """Keep only the content type: no key, no cookie, no client fingerprint is recorded.
+
+    A simulator address loses its (random) port, so re-recording gives the same file.
+    """
     for name in list(request.headers):
         if name.lower() not in KEEP_HEADERS:
             del request.headers[name]
+    request.uri = re.sub(r"^http://127\.0\.0\.1:\d+/", "http://127.0.0.1/", request.uri)
     return request
 
 

@@ -20,6 +20,7 @@ or against a real model with ``OPENAI_API_KEY`` set::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-import dspy
+# LiteLLM (under DSPy) downloads its model price list at import unless told to
+# use the copy it ships; this kit runs offline, so it must be set before importing.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import dspy  # noqa: E402 - after the setting above
 
 from .utils import DIALOGUES_FILE, load_dialogues
 
@@ -400,14 +405,16 @@ def main(argv=None):
     if args.live and not os.environ.get("OPENAI_API_KEY"):
         parser.error("--live needs OPENAI_API_KEY in the environment")
     try:
-        if args.live:
-            configure_lm(args.model, live=True)
-            results = run_experiment(save_path=args.save)
-        else:
-            _say("replaying recorded model calls (use --live for a real model)")
-            with replay():
-                configure_lm(args.model)
+        # DSPy's optimizers print progress; stdout is kept for the JSON result.
+        with contextlib.redirect_stdout(sys.stderr):
+            if args.live:
+                configure_lm(args.model, live=True)
                 results = run_experiment(save_path=args.save)
+            else:
+                _say("replaying recorded model calls (use --live for a real model)")
+                with replay():
+                    configure_lm(args.model)
+                    results = run_experiment(save_path=args.save)
     except NotImplementedError as exc:
         _say(f"not implemented yet: {exc}")
         return 1

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gradelib import grade, lost, mutate
+from tests.gradelib import ROOT, grade, lost, mutate
 
 # Grading 14 implementations takes minutes on a busy machine: the module fixture's
 # time counts against the first test that uses it.
@@ -79,6 +79,8 @@ MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
 
 
 def _build(tmp_path, edits):
+    # The copy's utils.py finds the datasets in ../data, next to the copy.
+    (tmp_path / "data").symlink_to(ROOT / "data", target_is_directory=True)
     impl = mutate(tmp_path, "dspy_example", *edits[0])
     file = impl / "dspy_example.py"
     for old, new in edits[1:]:

@@ -233,7 +233,7 @@ def test_examples_from_dialogues(impl):
     property_holds()
     lines = DIALOGUES.read_text(encoding="utf-8").splitlines()
     expected = sum(len(_pairs(json.loads(line)["dialogue"])) for line in lines if line.strip())
-    loaded = mod.load_examples()
+    loaded = mod.load_examples(DIALOGUES)
     assert len(loaded) == expected, (
         f"load_examples() gave {len(loaded)} examples from the dataset; expected {expected}")
 
@@ -269,7 +269,7 @@ def test_split_examples(impl):
             "split_examples gave a different split for the same seed"
 
     property_holds()
-    examples = mod.load_examples()
+    examples = mod.load_examples(DIALOGUES)
     train, dev = mod.split_examples(examples)
     share = len(dev) / max(1, len(examples))
     assert 0.1 <= share <= 0.4, (f"the default split puts {share:.0%} of the dataset's examples "
@@ -366,7 +366,7 @@ def test_replayed_forward_pass(impl):
     Read: https://dspy.ai/learn/programming/language_models/
     """
     mod = _mod(impl)
-    examples = mod.load_examples()
+    examples = mod.load_examples(DIALOGUES)
     picked = [examples[i] for i in (0, len(examples) // 2, len(examples) - 1)]
     with replay():
         lm = _configured_lm(mod)
@@ -393,7 +393,7 @@ def test_replayed_compile(impl, credit):
     must report its figures. Read: https://dspy.ai/api/optimizers/BootstrapFewShot/
     """
     mod = _mod(impl)
-    train, dev = mod.split_examples(mod.load_examples(), seed=0)
+    train, dev = mod.split_examples(mod.load_examples(DIALOGUES), seed=0)
     train, dev = train[:8], dev[:6]
     with replay():
         _configured_lm(mod)
@@ -405,7 +405,8 @@ def test_replayed_compile(impl, credit):
     for label, score in (("before", before), ("after", after)):
         assert isinstance(score, (float, int)) and 0.0 <= score <= 1.0, (
             f"evaluate() returned {score!r} ({label} compiling); expected the mean score in [0, 1]")
-    assert abs(before - by_hand) < 1e-6, (
+    # dspy.Evaluate reports a percentage rounded to two decimals: allow that rounding.
+    assert abs(before - by_hand) < 1e-4, (
         f"evaluate() returned {before:.4f} but the mean teaching_quality on dev is {by_hand:.4f}")
     assert isinstance(compiled, mod.StudentSimulationModel), \
         f"optimize() returned {type(compiled).__name__}, not a StudentSimulationModel"
@@ -457,7 +458,7 @@ def test_save_load_round_trip(impl, tmp_path):
                  for d in p.demos] for _, p in _predictors(loaded)]
     assert restored == [[d.student_response for d in demos]], (
         f"the loaded program's demos are {restored}; the saved program had 3 demos")
-    example = mod.load_examples()[1]
+    example = mod.load_examples(DIALOGUES)[1]
     with replay():
         mod.configure_lm()
         again = loaded(**example.inputs())

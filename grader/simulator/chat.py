@@ -7,10 +7,19 @@ OpenAI. It answers three kinds of request:
   ``[[ ## teacher_prompt ## ]]`` and friends): it answers as a *simulated
   student*, in ChatAdapter format, with one section per requested output
   field (``[[ ## reasoning ## ]]``, ``[[ ## student_response ## ]]``) and the
-  closing ``[[ ## completed ## ]]`` marker. When the teacher prompt occurs in
-  ``data/teacher_student_dialogues.jsonl`` the reply is the dataset's real
-  student turn; otherwise it is a templated student reply whose wording is
-  chosen by a hash of the prompt (same prompt, same reply).
+  closing ``[[ ## completed ## ]]`` marker. It imitates a well-known weakness
+  of language models asked to play a learner:
+
+  * **without few-shot demos** (an uncompiled program) it *over-explains*:
+    a long, confident, teacher-like answer ("Great question! Let me
+    explain...") that a real student would not give;
+  * **with demos** (a program compiled by an optimizer) it is calibrated:
+    when the teacher prompt occurs in ``data/teacher_student_dialogues.jsonl``
+    the reply is the dataset's real student turn, otherwise a short, unsure
+    templated student reply whose wording is chosen by a hash of the prompt.
+
+  So optimizing a program really changes what the simulator says, and the
+  teaching-quality metrics see the difference offline.
 - **Fine-tuned models** (``model`` starts with ``ft:``): it answers as the
   Socratic teacher the fine-tuning data teaches, with a guiding question.
 - **Any other chat request**: it answers as an untuned base model, with a
@@ -172,11 +181,41 @@ def templated_student_reply(teacher_prompt: str) -> str:
     return _pick(options, "student", teacher_prompt)
 
 
-def student_reasoning(teacher_prompt: str, reply: str, known: bool) -> str:
-    """A short first-person-free rationale, as a ChainOfThought ``reasoning`` field."""
+def over_explained_reply(teacher_prompt: str) -> str:
+    """A confident, lecture-like answer: how an uncalibrated model "plays" a student.
+
+    Without examples of real learner turns, chat models asked to act as a
+    student tend to answer like an expert tutor: long, correct-sounding,
+    full of teacher talk. The reply reuses the prompt's content words, so it
+    is on topic, but it is too long and not in a student's voice.
+    """
+    words = keywords(teacher_prompt) or ["this idea"]
+    topic = words[0].lower()
+    other = words[1].lower() if len(words) > 1 else "the rest"
+    options = (
+        f"Great question! Let me explain. {topic.capitalize()} is best understood step by "
+        f"step: first we look at what {topic} means, then we see how {other} depends on it. "
+        f"Once you remember that each part follows from the definition, the correct answer "
+        f"is clear. In summary, {topic} and {other} are connected, and you should always "
+        f"start from that connection.",
+        f"That's a good question, and the correct answer comes from thinking about {topic}. "
+        f"Let me explain: {topic} describes how {other} behaves, and every example follows "
+        f"the same rule. You should check each step against the definition of {topic}. "
+        f"In summary, once {other} is understood, {topic} makes complete sense.",
+    )
+    return _pick(options, "over-explained", teacher_prompt)
+
+
+def student_reasoning(teacher_prompt: str, reply: str, source: str) -> str:
+    """A short rationale, as a ChainOfThought ``reasoning`` field.
+
+    ``source`` says where the reply came from: ``dataset``, ``template`` or
+    ``over-explained``.
+    """
     topic = (keywords(teacher_prompt) or ["the question"])[0].lower()
-    stance = ("answers in their own words, building on what was said before"
-              if known else "is unsure and answers tentatively, as learners often do")
+    stance = {"dataset": "answers in their own words, building on what was said before",
+              "template": "is unsure and answers tentatively, as learners often do",
+              "over-explained": "should give a complete and correct explanation"}[source]
     return (f"The teacher's prompt is about {topic}. A student at this point in the "
             f"conversation {stance}, in a short reply rather than an explanation.")
 
@@ -229,13 +268,17 @@ def student_completion(messages: list[dict]) -> str:
     fields = parse_fields(last_user)
     prompt = fields.get("teacher_prompt", "")
     history = fields.get("conversation_history", "")
-    reply = dataset_reply(prompt, history)
-    known = reply is not None
-    if reply is None:
-        reply = templated_student_reply(prompt)
+    # DSPy sends few-shot demos as earlier user/assistant message pairs.
+    has_demos = sum(m.get("role") == "user" for m in messages) > 1
+    if not has_demos:
+        reply, source = over_explained_reply(prompt), "over-explained"
+    else:
+        reply, source = dataset_reply(prompt, history), "dataset"
+        if reply is None:
+            reply, source = templated_student_reply(prompt), "template"
     outputs = {}
     for name in requested_outputs(messages):
-        outputs[name] = student_reasoning(prompt, reply, known) if name == "reasoning" else reply
+        outputs[name] = student_reasoning(prompt, reply, source) if name == "reasoning" else reply
     system = next((_message_text(m) for m in messages if m.get("role") == "system"), "")
     if "JSON" in system and "[[ ## completed ## ]]" not in system:  # DSPy's JSONAdapter fallback
         return json.dumps(outputs)
