@@ -33,13 +33,15 @@ def make_impl(tmp_path: Path, replace: dict[str, Path] | None = None, base: str 
 def grade(impl: str | Path, *check_files: str, extra: tuple[str, ...] = (),
           timeout: float = 600) -> dict:
     """Grade ``impl`` with the given check files (all when none); return the JSON result."""
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"grade-{os.getpid()}-{abs(hash((str(impl), check_files, extra)))}.json"
+    tag = abs(hash((str(impl), check_files, extra)))
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"grade-{os.getpid()}-{tag}.json"
     targets = [str(CHECKS / f) for f in check_files] or [str(CHECKS)]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *targets,
            f"--impl={impl}", f"--grade-json={out}", *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if not out.exists():
-        raise AssertionError(f"no result written; pytest said:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"no result written; pytest said:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     result = json.loads(out.read_text())
     out.unlink()
     result["_stdout"] = proc.stdout

@@ -125,7 +125,8 @@ def test_reasons_are_reported(graded):
     assert "exit()" in feedback("sys_exit_at_import")
     assert "flagged" in feedback("patch_results")
     assert float(rows["edited_grader"]["total"]) == STUB_SCORE  # its grader/ was never used
-    assert "edited grader files (ignored): grader/plugin.py" in rows["edited_grader"]["note"]
+    assert "edited grader files (ignored): conftest.py, grader/plugin.py" \
+        in rows["edited_grader"]["note"]
     assert int(rows["edited_grader"]["edited_files"]) >= 2  # plugin.py and conftest.py
 
 

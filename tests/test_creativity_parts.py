@@ -1,4 +1,4 @@
-"""The creativity checks' parts: the grader-held ranking set, originality, the reference's metric."""
+"""The creativity checks' parts: the grader-held ranking set, originality, the reference metric."""
 
 from __future__ import annotations
 
@@ -57,14 +57,16 @@ def test_originality_flags_copies_of_the_kit_data_and_of_each_other():
     original, problems = creativity.originality(records)
     assert original == 1
     assert [p.split(" (")[0] for p in problems] == [
-        "record 1 copies a record of the kit's data/", "record 2 copies a record of the kit's data/",
+        "record 1 copies a record of the kit's data/",
+        "record 2 copies a record of the kit's data/",
         "record 4 repeats record 3"]
 
 
 def test_new_data_sorts_valid_records_by_format(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
-    good = _dialogue("Why is the sea salty?", "Because of fish?", "Hmm, where could salt come from?",
+    good = _dialogue("Why is the sea salty?", "Because of fish?",
+                     "Hmm, where could salt come from?",
                      "Rocks, maybe, washed down by rivers?")
     bad = {"dialogue": [{"role": "tutor", "content": "Hi"}]}
     (folder / "my_dialogues.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")

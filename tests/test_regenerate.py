@@ -81,3 +81,16 @@ def test_drift_lines():
     new = _pin(a=(1, 1))
     new["checks_hash"] = "other"
     assert drift(_pin(a=(1, 1)), new) == ["checks hash  h -> other"]
+
+
+def test_pinned_reference_scores_match_the_checks():
+    """grader/reference_scores.json must describe the current checks (rerun regenerate)."""
+    from grader.commands.regenerate import REFERENCE_SCORES
+    from grader.results import checks_hash
+
+    pinned = json.loads(REFERENCE_SCORES.read_text())
+    assert pinned["checks_hash"] == checks_hash(), (
+        "the checks changed since the reference scores were pinned: "
+        "run `python -m grader regenerate` and commit grader/reference_scores.json")
+    automatic = pinned["totals"]["automatic"]
+    assert automatic["earned"] == automatic["max"] > 0

@@ -1,0 +1,1 @@
+"""The instructor commands of ``python -m grader``, one module each."""

@@ -1,0 +1,142 @@
+"""The LoRA checks catch plausible wrong implementations, the stub earns 0, the reference 12.
+
+Each mutant is a copy of reference/huggingface_lora.py with a few textual
+edits. To keep the subprocess count low, mutants whose expected catches do
+not overlap are graded together in one copy: the checks build their own LoRA
+model and exercise one function each, so each lost check can be traced to
+exactly one mutant of its group.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gradelib import grade, lost, make_impl, points
+
+CHECK_FILE = "test_lora.py"
+MODULE = "huggingface_lora"
+CHECKS = {
+    "test_lora_config", "test_prepare_model_freezes_base", "test_trainable_parameter_count",
+    "test_label_masking", "test_loss_falls", "test_adapter_save_reload", "test_merge_matches",
+    "test_generate_new_text",
+}
+
+# name: (checks expected to lose points, [(old text, new text), ...])
+MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
+    "rank 16": (
+        {"test_lora_config", "test_trainable_parameter_count"},
+        [('"r": 8,', '"r": 16,')]),
+    "k_proj instead of v_proj": (
+        # k_proj and v_proj have the same shape here: the count alone cannot see it.
+        {"test_lora_config", "test_prepare_model_freezes_base"},
+        [('"target_modules": ["q_proj", "v_proj"],', '"target_modules": ["q_proj", "k_proj"],')]),
+    "base weights unfrozen after get_peft_model": (
+        {"test_prepare_model_freezes_base", "test_trainable_parameter_count"},
+        [("    peft_model.print_trainable_parameters()",
+          "    peft_model.requires_grad_(True)\n    peft_model.print_trainable_parameters()")]),
+    "count includes frozen weights": (
+        {"test_trainable_parameter_count"},
+        [("trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)",
+          "trainable = sum(p.numel() for p in model.parameters())")]),
+    "prompt not masked": (
+        # evaluate_loss then averages over prompt tokens too.
+        {"test_label_masking", "test_loss_falls"},
+        [('"labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,',
+          '"labels": list(input_ids),')]),
+    "a long prompt crowds out the answer": (
+        {"test_label_masking"},
+        [("answer_room = max(max_length - len(prompt_ids), (max_length + 1) // 2)",
+          "answer_room = max(0, max_length - len(prompt_ids))")]),
+    "training unfreezes the base": (
+        {"test_loss_falls"},
+        [("    dataset = tokenize_records(tokenizer, train_records)",
+          "    model.requires_grad_(True)\n"
+          "    dataset = tokenize_records(tokenizer, train_records)")]),
+    "learning rate ignored": (
+        {"test_loss_falls"},
+        [("            learning_rate=learning_rate,\n",
+          "            learning_rate=1e-7,\n")]),
+    "saves the whole model": (
+        {"test_adapter_save_reload"},
+        [("    model.save_pretrained(path)", "    model.base_model.model.save_pretrained(path)")]),
+    "reload forgets the adapter": (
+        {"test_adapter_save_reload"},
+        [("return PeftModel.from_pretrained(base, adapter_path).eval()", "return base.eval()")]),
+    "merge drops the adapter": (
+        {"test_merge_matches"},
+        [("return model.merge_and_unload()", "return model.unload()")]),
+    "merge returns the PEFT model": (
+        {"test_merge_matches"},
+        [("return model.merge_and_unload()", "return model")]),
+    "generate echoes the prompt": (
+        {"test_generate_new_text"},
+        [('new_tokens = output[0, inputs["input_ids"].shape[1]:]', "new_tokens = output[0]")]),
+    "generate samples": (
+        {"test_generate_new_text"},
+        [("do_sample=False,", "do_sample=True,")]),
+}
+
+# Mutants graded together; within a group the expected catches are disjoint.
+GROUPS = [
+    ["rank 16", "prompt not masked", "merge drops the adapter", "generate echoes the prompt",
+     "saves the whole model"],
+    ["k_proj instead of v_proj", "count includes frozen weights",
+     "a long prompt crowds out the answer", "training unfreezes the base",
+     "reload forgets the adapter", "merge returns the PEFT model", "generate samples"],
+    ["base weights unfrozen after get_peft_model", "learning rate ignored"],
+]
+
+
+def build(tmp_path, names: list[str]):
+    """A copy of reference/ with every edit of the named mutants applied."""
+    target = make_impl(tmp_path, name="mutant")
+    file = target / f"{MODULE}.py"
+    text = file.read_text()
+    for name in names:
+        for old, new in MUTANTS[name][1]:
+            assert text.count(old) == 1, f"{name}: the text to replace occurs {text.count(old)} " \
+                                         f"times in {MODULE}.py, expected once:\n{old}"
+            text = text.replace(old, new)
+    file.write_text(text)
+    return target
+
+
+def test_groups_are_disjoint_and_cover_every_mutant():
+    grouped = [name for group in GROUPS for name in group]
+    assert sorted(grouped) == sorted(MUTANTS), "every mutant must be in exactly one group"
+    for group in GROUPS:
+        seen: set[str] = set()
+        for name in group:
+            expected = MUTANTS[name][0]
+            assert expected <= CHECKS, f"{name}: unknown checks {expected - CHECKS}"
+            assert not expected & seen, f"{name} overlaps another mutant of its group"
+            seen |= expected
+
+
+def test_every_check_catches_a_mutant():
+    caught = set().union(*(expected for expected, _ in MUTANTS.values()))
+    assert caught == CHECKS, f"checks no mutant exercises: {sorted(CHECKS - caught)}"
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=[f"group{i + 1}" for i in range(len(GROUPS))])
+def test_mutants_are_caught(tmp_path, group):
+    result = grade(build(tmp_path, group), CHECK_FILE)
+    expected = set().union(*(MUTANTS[name][0] for name in group))
+    caught = lost(result)
+    assert caught == expected, (
+        f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
+        f"{result['_stdout'][-3000:]}")
+
+
+def test_stub_earns_nothing():
+    result = grade("assignments", CHECK_FILE)
+    earned = points(result)
+    assert set(earned) == CHECKS
+    assert sum(earned.values()) == 0, earned
+
+
+def test_reference_earns_all_twelve():
+    result = grade("reference", CHECK_FILE)
+    assert {c["name"] for c in result["checks"]} == CHECKS
+    assert sum(points(result).values()) == 12, points(result)
+    assert not lost(result), lost(result)
