@@ -68,3 +68,45 @@ def mutate(tmp_path: Path, module: str, old: str, new: str, name: str = "mutant"
                              f"{text.count(old)} times, expected once:\n{old}")
     file.write_text(text.replace(old, new))
     return target
+
+
+def build_mutant(tmp_path: Path, module: str, mutants: dict, names: list[str]) -> Path:
+    """A copy of reference/ with every edit of the named mutants applied to ``module``.
+
+    ``mutants`` maps a name to ``(checks expected to lose points, [(old, new), ...])``;
+    each ``old`` text must occur exactly once, so an edit cannot silently miss.
+    """
+    target = make_impl(tmp_path, name="mutant")
+    file = target / f"{module}.py"
+    text = file.read_text()
+    for name in names:
+        for old, new in mutants[name][1]:
+            assert text.count(old) == 1, f"{name}: the text to replace occurs {text.count(old)} " \
+                                         f"times in {module}.py, expected once:\n{old}"
+            text = text.replace(old, new)
+    file.write_text(text)
+    return target
+
+
+def assert_groups_disjoint(groups: list[list[str]], mutants: dict, checks: set[str]) -> None:
+    """Every mutant is in one group, and a group's mutants are caught by different checks."""
+    grouped = [name for group in groups for name in group]
+    assert sorted(grouped) == sorted(mutants), "every mutant must be in exactly one group"
+    for group in groups:
+        seen: set[str] = set()
+        for name in group:
+            expected = mutants[name][0]
+            assert expected <= checks, f"{name}: unknown checks {expected - checks}"
+            assert not expected & seen, f"{name} overlaps another mutant of its group"
+            seen |= expected
+
+
+def assert_group_caught(tmp_path: Path, module: str, check_file: str, mutants: dict,
+                        group: list[str]) -> None:
+    """Grade one group of mutants together: exactly the expected checks lose points."""
+    result = grade(build_mutant(tmp_path, module, mutants, group), check_file)
+    expected = set().union(*(mutants[name][0] for name in group))
+    caught = lost(result)
+    assert caught == expected, (
+        f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
+        f"{result['_stdout'][-3000:]}")

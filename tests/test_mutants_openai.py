@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gradelib import grade, lost, make_impl, points
+from tests.gradelib import assert_group_caught, assert_groups_disjoint, grade, lost, points
 
 CHECK_FILE = "test_openai.py"
 MODULE = "openai_finetune"
@@ -93,40 +93,13 @@ GROUPS = [
 ]
 
 
-def build(tmp_path, names: list[str]):
-    """A copy of reference/ with every edit of the named mutants applied."""
-    target = make_impl(tmp_path, name="mutant")
-    file = target / f"{MODULE}.py"
-    text = file.read_text()
-    for name in names:
-        for old, new in MUTANTS[name][1]:
-            assert text.count(old) == 1, f"{name}: the text to replace occurs {text.count(old)} " \
-                                         f"times in {MODULE}.py, expected once:\n{old}"
-            text = text.replace(old, new)
-    file.write_text(text)
-    return target
-
-
 def test_groups_are_disjoint_and_cover_every_mutant():
-    grouped = [name for group in GROUPS for name in group]
-    assert sorted(grouped) == sorted(MUTANTS), "every mutant must be in exactly one group"
-    for group in GROUPS:
-        seen: set[str] = set()
-        for name in group:
-            expected = MUTANTS[name][0]
-            assert expected <= CHECKS, f"{name}: unknown checks {expected - CHECKS}"
-            assert not expected & seen, f"{name} overlaps another mutant of its group"
-            seen |= expected
+    assert_groups_disjoint(GROUPS, MUTANTS, CHECKS)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=[f"group{i + 1}" for i in range(len(GROUPS))])
 def test_mutants_are_caught(tmp_path, group):
-    result = grade(build(tmp_path, group), CHECK_FILE)
-    expected = set().union(*(MUTANTS[name][0] for name in group))
-    caught = lost(result)
-    assert caught == expected, (
-        f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
-        f"{result['_stdout'][-3000:]}")
+    assert_group_caught(tmp_path, MODULE, CHECK_FILE, MUTANTS, group)
 
 
 def test_stub_earns_nothing():
