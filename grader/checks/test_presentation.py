@@ -81,6 +81,20 @@ def ruff(paths) -> dict[str, list[str]]:
 
 
 @pytest.mark.timeout(120)
+
+def _source(path, problems):
+    """A module's text, or None with the reason added to ``problems`` (missing, does not parse)."""
+    if not path.is_file():
+        problems.append(f"{path.name} is missing")
+        return None
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        problems.append(f"{path.name} does not parse: {exc.msg}")
+        return None
+    return source
+
 @pytest.mark.rubric("presentation", None, points=4)
 def test_ruff_clean(impl, credit):
     """Your modules must pass `ruff check --config pyproject.toml assignments/` (style, imports,
@@ -92,15 +106,10 @@ def test_ruff_clean(impl, credit):
     earned, problems = 0, []
     for name in MODULES:
         path = impl.path(f"{name}.py")
-        if not path.is_file():
-            problems.append(f"{name}.py is missing")
+        source = _source(path, problems)
+        if source is None:
             continue
-        source = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            done = implemented(source)
-        except SyntaxError as exc:
-            problems.append(f"{name}.py does not parse: {exc.msg}")
-            continue
+        done = implemented(source)
         if not done:
             problems.append(f"{name}.py is not implemented yet")
         elif findings.get(path.name):
@@ -123,16 +132,10 @@ def test_no_leftover_todo(impl, credit):
     are written (a module with a function still to write has nothing finished to present)."""
     shares, problems = [], []
     for name in MODULES:
-        path = impl.path(f"{name}.py")
-        if not path.is_file():
-            problems.append(f"{name}.py is missing")
+        source = _source(impl.path(f"{name}.py"), problems)
+        if source is None:
             continue
-        source = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            found = functions(source)
-        except SyntaxError as exc:
-            problems.append(f"{name}.py does not parse: {exc.msg}")
-            continue
+        found = functions(source)
         todo = [f.name for f in found if _is_stub(f)]
         if not found or todo:
             problems.append(f"{name}.py: still to write: {', '.join(todo[:4]) or 'everything'}")
