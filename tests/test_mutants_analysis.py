@@ -25,6 +25,10 @@ import yaml
 from grader import figures as fig
 from tests.gradelib import ROOT, grade, lost, make_impl
 
+# Grading 31 implementations takes minutes on a small machine: the module fixture's
+# time counts against the first test that uses it.
+pytestmark = pytest.mark.timeout(1800)
+
 A, C, P = "test_analysis.py", "test_creativity.py", "test_presentation.py"
 
 DSPY_Q, OPENAI_Q, LORA_Q = ("test_dspy_questions_answered", "test_openai_questions_answered",
