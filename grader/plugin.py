@@ -451,10 +451,29 @@ def explain_failure(excinfo, impl: Impl, network_attempts: list[str]) -> tuple[s
     if isinstance(exc, SystemExit):
         return f"your code called exit(){where}", ""
     if isinstance(exc, AssertionError):
-        first = text.splitlines()[0] if text else "a check's assertion failed"
-        return first, _short(excinfo) if not student_frames else ""
+        return _one_line(text), _short(excinfo) if not student_frames else ""
     name = type(exc).__name__
     return f"{name}: {text.splitlines()[0] if text else ''}{where}".strip(), _short(excinfo)
+
+
+def _one_line(message: str, items: int = 3) -> str:
+    """An assertion message as one line: a heading ending in ':' keeps its first items.
+
+    pytest appends its own ``assert ...`` explanation to the message; that is dropped.
+    """
+    lines = []
+    for line in message.splitlines():
+        if line.startswith("assert ") and lines:
+            break
+        if line.strip():
+            lines.append(line.strip())
+    if not lines:
+        return "a check's assertion failed"
+    head, rest = lines[0], lines[1:]
+    if not head.endswith(":") or not rest:
+        return head.rstrip(":")
+    more = f"; and {len(rest) - items} more" if len(rest) > items else ""
+    return f"{head} {'; '.join(rest[:items])}{more}"
 
 
 def _student_frames(excinfo, impl: Impl):

@@ -342,3 +342,13 @@ def test_full_credit_is_exact_for_fractional_points():
     assert check.points == check.max_points
     check.finish("partial", 1 / 3)
     assert check.points == 0.2083
+
+
+def test_a_listed_assertion_message_keeps_its_first_items_on_one_line():
+    from grader.plugin import _one_line
+
+    message = "the table has no filled row:\nrow a is empty\nrow b is empty\nrow c\nrow d\nassert 0"
+    assert _one_line(message) == ("the table has no filled row: row a is empty; row b is empty; "
+                                  "row c; and 1 more")
+    assert _one_line("a plain message\nassert 1 == 2") == "a plain message"
+    assert _one_line("") == "a check's assertion failed"
