@@ -82,6 +82,9 @@ def pytest_addoption(parser):
                   default="grader/checks")
 
 
+DEFAULT_REPORTCHARS = "fE"  # pytest's default for -r
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "rubric: a graded check (category, approach, points)")
     try:
@@ -278,6 +281,11 @@ class _GradingSession:
                               + "\n  ".join(problems))
         self.graded = True
         self.result.checks_hash = checks_hash(self.checks_dir)
+        # pytest's "short test summary" would print after the score table and repeat the
+        # grade section's list; unless -r was given, the table ends the run.
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and config.getoption("reportchars") == DEFAULT_REPORTCHARS:
+            reporter.reportchars = ""
         self._write_reports(final=False)
 
     def _collected_whole_suite(self, session) -> bool:

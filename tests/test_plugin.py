@@ -352,3 +352,14 @@ def test_a_listed_assertion_message_keeps_its_first_items_on_one_line():
                                   "row c; and 1 more")
     assert _one_line("a plain message\nassert 1 == 2") == "a plain message"
     assert _one_line("") == "a check's assertion failed"
+
+
+def test_the_score_table_ends_the_run_unless_r_is_asked_for(kit):
+    write, run = kit
+    write(full_suite(overrides={"test_technical_dspy": "assert False, 'wrong'"}))
+    res, _, _ = run(subprocess=True)
+    text = res.stdout.str()
+    assert "short test summary info" not in text
+    assert text.rindex("Score:") > text.rindex("test_technical_dspy")
+    res, _, _ = run("-rf", subprocess=True)
+    assert "short test summary info" in res.stdout.str()
