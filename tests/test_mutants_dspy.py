@@ -69,6 +69,14 @@ MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
     "optimize ignores the demo limit": (
         {COMPILE},
         [("max_labeled_demos=max_labeled_demos,", "max_labeled_demos=16,")]),
+    "labeled demos only (LabeledFewShot)": (
+        {COMPILE},
+        [("    optimizer = dspy.BootstrapFewShot(\n"
+          "        metric=teaching_quality,\n"
+          "        max_bootstrapped_demos=max_bootstrapped_demos,\n"
+          "        max_labeled_demos=max_labeled_demos,\n"
+          "    )",
+          "    optimizer = dspy.LabeledFewShot(k=max_labeled_demos)")]),
     "evaluate returns a percentage": (
         {COMPILE},
         [("return result.score / 100", "return result.score")]),
