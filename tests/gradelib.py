@@ -110,3 +110,18 @@ def assert_group_caught(tmp_path: Path, module: str, check_file: str, mutants: d
     assert caught == expected, (
         f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
         f"{result['_stdout'][-3000:]}")
+
+
+def assert_stub_earns_nothing(check_file: str, checks: set[str]) -> None:
+    """The untouched stubs run every check of ``check_file`` and earn 0 points."""
+    earned = points(grade("assignments", check_file))
+    assert set(earned) == checks
+    assert sum(earned.values()) == 0, earned
+
+
+def assert_reference_earns_all(check_file: str, checks: set[str], total: float) -> None:
+    """The reference runs every check of ``check_file`` and earns all ``total`` points."""
+    result = grade("reference", check_file)
+    assert {c["name"] for c in result["checks"]} == checks
+    assert sum(points(result).values()) == total, points(result)
+    assert not lost(result), lost(result)

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gradelib import assert_group_caught, assert_groups_disjoint, grade, lost, points
+from tests.gradelib import (
+    assert_group_caught,
+    assert_groups_disjoint,
+    assert_reference_earns_all,
+    assert_stub_earns_nothing,
+)
 
 CHECK_FILE = "test_lora.py"
 MODULE = "huggingface_lora"
@@ -102,14 +107,8 @@ def test_mutants_are_caught(tmp_path, group):
 
 
 def test_stub_earns_nothing():
-    result = grade("assignments", CHECK_FILE)
-    earned = points(result)
-    assert set(earned) == CHECKS
-    assert sum(earned.values()) == 0, earned
+    assert_stub_earns_nothing(CHECK_FILE, CHECKS)
 
 
 def test_reference_earns_all_twelve():
-    result = grade("reference", CHECK_FILE)
-    assert {c["name"] for c in result["checks"]} == CHECKS
-    assert sum(points(result).values()) == 12, points(result)
-    assert not lost(result), lost(result)
+    assert_reference_earns_all(CHECK_FILE, CHECKS, 12)
