@@ -80,8 +80,6 @@ def ruff(paths) -> dict[str, list[str]]:
     return findings
 
 
-@pytest.mark.timeout(120)
-
 def _source(path, problems):
     """A module's text, or None with the reason added to ``problems`` (missing, does not parse)."""
     if not path.is_file():
@@ -95,6 +93,8 @@ def _source(path, problems):
         return None
     return source
 
+
+@pytest.mark.timeout(120)
 @pytest.mark.rubric("presentation", None, points=4)
 def test_ruff_clean(impl, credit):
     """Your modules must pass `ruff check --config pyproject.toml assignments/` (style, imports,
