@@ -213,9 +213,11 @@ def student_reasoning(teacher_prompt: str, reply: str, source: str) -> str:
     ``over-explained``.
     """
     topic = (keywords(teacher_prompt) or ["the question"])[0].lower()
+    if source == "over-explained":
+        return (f"The teacher's prompt is about {topic}. The best reply is a complete and "
+                f"correct explanation of {topic}, step by step.")
     stance = {"dataset": "answers in their own words, building on what was said before",
-              "template": "is unsure and answers tentatively, as learners often do",
-              "over-explained": "should give a complete and correct explanation"}[source]
+              "template": "is unsure and answers tentatively, as learners often do"}[source]
     return (f"The teacher's prompt is about {topic}. A student at this point in the "
             f"conversation {stance}, in a short reply rather than an explanation.")
 
