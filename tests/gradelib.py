@@ -58,32 +58,20 @@ def lost(result: dict) -> set[str]:
     return {c["name"] for c in result["checks"] if c["points"] < c["max_points"]}
 
 
-def mutate(tmp_path: Path, module: str, old: str, new: str, name: str = "mutant") -> Path:
-    """A copy of reference/ whose ``module``.py has ``old`` replaced by ``new`` (exactly once)."""
+def mutate(tmp_path: Path, module: str, edits: list[tuple[str, str]],
+           name: str = "mutant") -> Path:
+    """A copy of reference/ whose ``module``.py has each ``(old, new)`` edit applied in turn.
+
+    Each ``old`` text must occur exactly once, so an edit cannot silently miss.
+    """
     target = make_impl(tmp_path, name=name)
     file = target / f"{module}.py"
     text = file.read_text()
-    if text.count(old) != 1:
-        raise AssertionError(f"mutant of {module}.py: the text to replace occurs "
-                             f"{text.count(old)} times, expected once:\n{old}")
-    file.write_text(text.replace(old, new))
-    return target
-
-
-def build_mutant(tmp_path: Path, module: str, mutants: dict, names: list[str]) -> Path:
-    """A copy of reference/ with every edit of the named mutants applied to ``module``.
-
-    ``mutants`` maps a name to ``(checks expected to lose points, [(old, new), ...])``;
-    each ``old`` text must occur exactly once, so an edit cannot silently miss.
-    """
-    target = make_impl(tmp_path, name="mutant")
-    file = target / f"{module}.py"
-    text = file.read_text()
-    for name in names:
-        for old, new in mutants[name][1]:
-            assert text.count(old) == 1, f"{name}: the text to replace occurs {text.count(old)} " \
-                                         f"times in {module}.py, expected once:\n{old}"
-            text = text.replace(old, new)
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise AssertionError(f"mutant of {module}.py: the text to replace occurs "
+                                 f"{text.count(old)} times, expected once:\n{old}")
+        text = text.replace(old, new)
     file.write_text(text)
     return target
 
@@ -104,7 +92,8 @@ def assert_groups_disjoint(groups: list[list[str]], mutants: dict, checks: set[s
 def assert_group_caught(tmp_path: Path, module: str, check_file: str, mutants: dict,
                         group: list[str]) -> None:
     """Grade one group of mutants together: exactly the expected checks lose points."""
-    result = grade(build_mutant(tmp_path, module, mutants, group), check_file)
+    edits = [edit for name in group for edit in mutants[name][1]]
+    result = grade(mutate(tmp_path, module, edits), check_file)
     expected = set().union(*(mutants[name][0] for name in group))
     caught = lost(result)
     assert caught == expected, (
