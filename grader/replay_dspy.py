@@ -20,8 +20,9 @@ turns it into :class:`RecordingMissingError` naming the teacher prompt.
 **No secrets.** ``Authorization``, ``api-key``, organisation/project headers
 and cookies are dropped from requests and responses before anything is written.
 
-Instructors re-record with :func:`record` (``python -m grader record``):
-against the kit's simulator by default, or the real API with ``live=True``.
+Instructors re-record with ``python -m grader record``
+(:mod:`grader.commands.record_dspy`, which runs the reference code: replaying
+never imports it).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CASSETTE_DIR = REPO_ROOT / "fixtures" / "cassettes" / "dspy"
+from .paths import CASSETTES_DIR, REPO_ROOT
+
+CASSETTE_DIR = CASSETTES_DIR / "dspy"
 CASSETTE = CASSETTE_DIR / "student_simulator.yaml"
 MATCHER = "dspy_inputs"
 INPUT_FIELDS = ("conversation_history", "teacher_prompt")
@@ -257,7 +259,7 @@ def _display(path: Path) -> str:
 
 
 # ------------------------------------------------------------------ recording
-def _dedupe(cassette: Path) -> int:
+def dedupe(cassette: Path) -> int:
     """Keep one interaction per request key (the first); return how many remain."""
     import yaml
 
@@ -278,39 +280,3 @@ def _dedupe(cassette: Path) -> int:
     cassette.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000),
                         encoding="utf-8")
     return len(kept)
-
-
-def record(base_url: str | None, api_key: str | None, live: bool = False) -> list[Path]:
-    """Re-record the DSPy cassette by running the reference flow; return the files written.
-
-    Every dataset example is asked twice, without demos (the uncompiled
-    program) and with demos (a program compiled by BootstrapFewShot), so any
-    split and any choice of demos replays. With ``live=False`` and no
-    ``base_url`` the kit's simulator is started on 127.0.0.1 for the duration.
-    With ``live=True`` calls go to ``base_url`` or, when None, OpenAI's API with
-    ``api_key``; headers carrying the key are never written.
-    """
-    if not live and base_url is None:
-        from grader.simulator import serve
-
-        with serve() as server:
-            return record(server.base_url, api_key, live=False)
-    from reference import dspy_example as ref
-
-    CASSETTE_DIR.mkdir(parents=True, exist_ok=True)
-    target = CASSETTE.with_suffix(".recording.yaml")
-    target.unlink(missing_ok=True)
-    with make_vcr("all").use_cassette(str(target)):
-        ref.configure_lm(ref.DEFAULT_MODEL, live=live, api_base=base_url,
-                         api_key=api_key or ("sk-simulator" if not live else None))
-        examples = ref.load_examples()
-        plain = ref.StudentSimulationModel()
-        for example in examples:
-            plain(**example.inputs())
-        train, _ = ref.split_examples(examples)
-        compiled = ref.optimize(train)
-        for example in examples:
-            compiled(**example.inputs())
-    _dedupe(target)
-    target.replace(CASSETTE)
-    return [CASSETTE]

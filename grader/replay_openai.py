@@ -1,4 +1,4 @@
-"""Recorded OpenAI fine-tuning calls: replay them for grading, re-record them for instructors.
+"""Recorded OpenAI fine-tuning calls, replayed for grading.
 
 The cassettes in ``fixtures/cassettes/openai/`` hold the HTTP exchanges of
 three fine-tuning runs of the reference code:
@@ -33,10 +33,9 @@ SDK fingerprints), its host becomes ``api.openai.com``, and a multipart
 upload body is replaced by a summary (purpose, filename, size, SHA-256): the
 training data never enters a cassette. Responses keep only ``content-type``.
 
-**Recording.** :func:`record` re-runs the three scenarios with the reference
-code against the kit's simulator (default) or the real API (``live=True``,
-with an API key: real jobs take minutes to hours and cost money).
-``python -m grader record`` calls it.
+**Recording** lives apart, in :mod:`grader.commands.record_openai`: it runs
+the reference code, which replaying never needs (a student release has no
+``reference/`` and still replays every cassette).
 """
 
 from __future__ import annotations
@@ -46,12 +45,7 @@ import copy
 import email.parser
 import email.policy
 import hashlib
-import io
 import json
-import os
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +56,9 @@ import openai
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CASSETTE_DIR = REPO_ROOT / "fixtures" / "cassettes" / "openai"
+from .paths import CASSETTES_DIR
+
+CASSETTE_DIR = CASSETTES_DIR / "openai"
 CASSETTES = ("finetune_success", "finetune_failed", "finetune_cancelled")
 CANONICAL_HOST = "api.openai.com"
 REPLAY_BASE_URL = f"https://{CANONICAL_HOST}/v1"
@@ -231,118 +226,3 @@ def replay(name: str) -> Iterator[Replay]:
                            http_client=openai.DefaultHttpxClient(transport=transport))
     with _vcr("none").use_cassette(str(path)):
         yield Replay(client, transport.sent, transport.unmatched)
-
-
-# ---------------------------------------------------------------- record
-def _spare_reads(client: openai.OpenAI, job_id: str, checkpoints: bool = False) -> None:
-    """Read the finished job a few more times, so slightly chattier code still replays."""
-    for _ in range(SPARE_READS):
-        client.fine_tuning.jobs.retrieve(job_id)
-        client.fine_tuning.jobs.list_events(job_id, limit=50)
-        client.fine_tuning.jobs.list_events(job_id, limit=50)
-        if checkpoints:
-            client.fine_tuning.jobs.checkpoints.list(job_id)
-
-
-def _training_data(workdir: Path) -> tuple[Path, Path, Path]:
-    """The shipped training and validation files, and a 5-example file that must fail."""
-    from reference import utils
-
-    train, valid = utils.OPENAI_TRAIN_FILE, utils.OPENAI_VALID_FILE
-    small = utils.write_jsonl(workdir / "too_small.jsonl", utils.read_jsonl(train)[:5])
-    return train, valid, small
-
-
-def _record_success(client, train, valid, sleep, poll_seconds) -> None:
-    from reference import openai_finetune as ref
-
-    n_epochs = ref.estimate_epochs(len(ref.read_jsonl(train)))
-    result = ref._run_flow(client, train, valid, "gpt-4o-mini", n_epochs,
-                           poll_seconds=poll_seconds, sleep=sleep)
-    if result.status != "succeeded":
-        raise RuntimeError(f"the successful run ended {result.status}: {result.error}")
-    _spare_reads(client, result.job_id, checkpoints=True)
-    client.chat.completions.create(  # a spare answer from the tuned model
-        model=result.fine_tuned_model,
-        messages=[{"role": "system", "content": ref.TEACHER_SYSTEM_PROMPT},
-                  {"role": "user", "content": "What makes a fraction bigger or smaller?"}])
-
-
-def _record_failed(client, small, sleep, poll_seconds) -> None:
-    from reference import openai_finetune as ref
-
-    train_id, _ = ref.upload_training_files(client, small, None)
-    job = ref.create_job(client, train_id, None, model="gpt-4o-mini", n_epochs=3)
-    result = ref.monitor_job(client, job.id, poll_seconds=poll_seconds, sleep=sleep)
-    if result.status != "failed":
-        raise RuntimeError(f"the failing run ended {result.status}")
-    _spare_reads(client, job.id)
-
-
-def _record_cancelled(client, train, valid, sleep, poll_seconds) -> None:
-    from reference import openai_finetune as ref
-
-    train_id, valid_id = ref.upload_training_files(client, train, valid)
-    job = ref.create_job(client, train_id, valid_id, model="gpt-4o-mini", n_epochs=3)
-    client.fine_tuning.jobs.retrieve(job.id)
-    client.fine_tuning.jobs.list_events(job.id, limit=50)
-    client.fine_tuning.jobs.cancel(job.id)
-    result = ref.monitor_job(client, job.id, poll_seconds=poll_seconds, sleep=sleep)
-    if result.status != "cancelled":
-        raise RuntimeError(f"the cancelled run ended {result.status}")
-    _spare_reads(client, job.id)
-
-
-def _record_all(base_url: str | None, api_key: str, live: bool, directory: Path) -> list[Path]:
-    client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0 if not live else 2)
-    sleep, poll_seconds = (time.sleep, 30) if live else ((lambda seconds: None), 0)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tempfile.TemporaryDirectory(prefix="kit-record-") as tmp:
-        workdir = Path(tmp)
-        train, valid, small = _training_data(workdir)
-        scenarios = {
-            "finetune_success": lambda: _record_success(client, train, valid, sleep,
-                                                        poll_seconds),
-            "finetune_failed": lambda: _record_failed(client, small, sleep, poll_seconds),
-            "finetune_cancelled": lambda: _record_cancelled(client, train, valid, sleep,
-                                                            poll_seconds),
-        }
-        for name, run in scenarios.items():
-            fresh = workdir / f"{name}.yaml"  # record aside; replace the old one only on success
-            # a live run prints its progress (it takes a while); a simulated one stays quiet
-            quiet = contextlib.nullcontext() if live else contextlib.redirect_stdout(io.StringIO())
-            with _vcr("all").use_cassette(str(fresh)), quiet:
-                run()
-            shutil.move(str(fresh), directory / fresh.name)
-            written.append(directory / fresh.name)
-    return written
-
-
-def record(base_url: str | None, api_key: str | None, live: bool = False, *,
-           directory: str | Path = CASSETTE_DIR) -> list[Path]:
-    """Re-record every OpenAI cassette; return the files written.
-
-    - ``live=False`` and ``base_url=None``: start the kit's simulator on
-      127.0.0.1, record against it, stop it (deterministic, free).
-    - ``base_url`` given: record against that OpenAI-compatible server.
-    - ``live=True``: the real API (``api_key`` or ``OPENAI_API_KEY``). The
-      jobs really train: this takes a while and is billed.
-
-    The key is sent to the server but never stored in a cassette.
-    ``directory`` (default ``fixtures/cassettes/openai``) is where they go.
-    """
-    directory = Path(directory)
-    if live:
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            raise ValueError("recording against the real API needs an API key (OPENAI_API_KEY)")
-        return _record_all(base_url, api_key, live=True, directory=directory)
-    if base_url is not None:
-        return _record_all(base_url, api_key or "sk-simulator", live=False,
-                           directory=directory)
-    from grader.simulator import serve
-
-    with serve() as server:
-        return _record_all(server.base_url, "sk-simulator", live=False,
-                           directory=directory)

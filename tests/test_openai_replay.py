@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from grader import replay_openai
+from grader.commands import record_openai
 from grader.replay_openai import CASSETTES, cassette_path, replay
 from reference import openai_finetune as ref
 from reference.utils import OPENAI_TRAIN_FILE, read_jsonl
@@ -44,7 +45,7 @@ def test_success_cassette_walks_through_every_status():
 
 def test_shipped_cassettes_are_what_recording_gives_today(tmp_path):
     """Re-recording against the simulator reproduces the shipped files byte for byte."""
-    written = replay_openai.record(None, None, directory=tmp_path)
+    written = record_openai.record(None, None, directory=tmp_path)
     assert sorted(p.name for p in written) == sorted(f"{n}.yaml" for n in CASSETTES)
     for path in written:
         assert path.read_text() == cassette_path(path.stem).read_text(), (
@@ -91,4 +92,4 @@ def test_a_missing_cassette_is_a_clear_error(monkeypatch, tmp_path):
 def test_live_recording_needs_a_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
-        replay_openai.record(None, None, live=True)
+        record_openai.record(None, None, live=True)

@@ -19,11 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..seam import REPO_ROOT
+from ..paths import CASSETTES_DIR as CASSETTES
 
-CASSETTES = REPO_ROOT / "fixtures" / "cassettes"
 # The modules that know how to record: each has record(base_url, api_key, live) -> [paths].
-RECORDERS = ("grader.replay_dspy", "grader.replay_openai")
+RECORDERS = ("grader.commands.record_dspy", "grader.commands.record_openai")
 
 
 def add_arguments(parser) -> None:
