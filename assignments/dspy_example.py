@@ -52,7 +52,7 @@ class StudentResponse(dspy.Signature):
     real student would have one. Never reply as the teacher.
     """
 
-    # TODO: declare two inputs, `conversation_history` and `teacher_prompt`
+    # Your turn: declare two inputs, `conversation_history` and `teacher_prompt`
     # (dspy.InputField), and one output, `student_response` (dspy.OutputField),
     # each with a short `desc`. Read: https://dspy.ai/learn/programming/signatures/
 

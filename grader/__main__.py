@@ -16,7 +16,8 @@ COMMANDS = {
     "regenerate": "grade the reference and rewrite the pinned reference scores",
     "record": "re-record the API cassettes (simulator or live API)",
     "batch": "grade a folder of student submissions",
-    "verify": "list grader files a student repository has changed",
+    "verify": "tamper check: list grader files a student repository has changed "
+              "(validate checks datasets)",
     "assign": "write the student stubs from reference/ (--release DIR: the student release)",
 }
 

@@ -6,15 +6,16 @@ writes is fenced by solution markers::
     def render_history(turns):
         \"\"\"Docstring the student reads (kept in the stub).\"\"\"
         # BEGIN SOLUTION
-        # TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines.
+        # task: join the turns as 'Teacher: ...' / 'Student: ...' lines.
         #   Read: https://dspy.ai/learn/evaluation/data/
         if not turns:
             ...
         # END SOLUTION
 
-In the stub the fenced lines disappear. A leading ``# TODO:`` comment (and the
-comment lines that continue it) becomes ``raise NotImplementedError("TODO:
-...")`` at the marker's indentation; a ``# stub: <line>`` comment becomes
+In the stub the fenced lines disappear. A leading ``# task:`` comment (and the
+``#   `` lines that continue it) becomes ``raise NotImplementedError("TODO:
+...")`` at the marker's indentation (the reference itself carries no TODO, so
+its own leftover-TODO check stays clean); a ``# stub: <line>`` comment becomes
 ``<line>`` verbatim (a comment in a class body, an import the student will
 need). A fence with neither simply drops its lines (a private helper).
 Single lines, where a fence would split an import block: ``import re  #
@@ -49,7 +50,7 @@ GENERATED = ("__init__.py", "utils.py", "dspy_example.py", "openai_finetune.py",
 # The student's own work: starting points, never overwritten once written.
 STUDENT_OWNED = ("metrics_extra.py", "enhancement.py", "data/README.md")
 
-BEGIN, END, STUB, TODO = "# BEGIN SOLUTION", "# END SOLUTION", "# stub:", "# TODO:"
+BEGIN, END, STUB, TASK = "# BEGIN SOLUTION", "# END SOLUTION", "# stub:", "# task:"
 # Markers at the end of one line (imports, where a fence would split the block):
 SOLUTION_LINE, INLINE_STUB = "  # solution", "  # stub: "
 LINE_LENGTH = 100
@@ -96,8 +97,8 @@ def _fence(path: Path, start: int, indent: str, body: list[str]) -> list[str]:
     todo: list[str] = []
     for offset, line in enumerate(body):
         text = line.strip()
-        if text.startswith(TODO) and not todo and not out:
-            todo.append(text[2:])
+        if text.startswith(TASK) and not todo and not out:
+            todo.append("TODO: " + text[len(TASK):].strip())
         elif todo and text.startswith("#   "):
             todo.append(text[1:].strip())
         elif text.startswith(STUB):

@@ -105,7 +105,7 @@ class GradeResult:
         return _rounded(out)
 
     def to_dict(self) -> dict:
-        """The JSON form written by ``--grade-json`` (see data/schemas/grade-result)."""
+        """The JSON form written by ``--grade-json`` (grader/schemas/grade-result.schema.json)."""
         return {
             "kit_version": self.kit_version,
             "checks_hash": self.checks_hash,

@@ -11,7 +11,7 @@ The figures in ``ANALYSIS.md`` are *produced*, not typed: this command runs
 then rewrites two marked regions of ``ANALYSIS.md`` (the comparison table and
 the ```yaml figures block, between ``<!-- compare:... -->`` comments) and
 saves a chart, ``figures/comparison.png``. The grader re-runs the same
-functions and checks that the figures agree (see grader/figures.py).
+functions and checks that the figures agree (see grader/analysis_doc.py).
 
 Run it::
 

@@ -57,7 +57,7 @@ class StudentResponse(dspy.Signature):
     """
 
     # BEGIN SOLUTION
-    # stub: # TODO: declare two inputs, `conversation_history` and `teacher_prompt`
+    # stub: # Your turn: declare two inputs, `conversation_history` and `teacher_prompt`
     # stub: # (dspy.InputField), and one output, `student_response` (dspy.OutputField),
     # stub: # each with a short `desc`. Read: https://dspy.ai/learn/programming/signatures/
     conversation_history = dspy.InputField(desc="earlier turns, one per line as 'Role: text'")
@@ -72,7 +72,7 @@ class StudentSimulationModel(dspy.Module):
     def __init__(self):
         super().__init__()
         # BEGIN SOLUTION
-        # TODO: set self.chain = dspy.ChainOfThought(StudentResponse). Read:
+        # task: set self.chain = dspy.ChainOfThought(StudentResponse). Read:
         #   https://dspy.ai/learn/programming/modules/
         # ChainOfThought adds a `reasoning` output before `student_response`:
         # the model first considers what this student knows, then answers.
@@ -82,7 +82,7 @@ class StudentSimulationModel(dspy.Module):
     def forward(self, conversation_history, teacher_prompt):
         """Predict the student's reply; the prediction has `reasoning` and `student_response`."""
         # BEGIN SOLUTION
-        # TODO: call self.chain with both inputs and return its prediction. Read:
+        # task: call self.chain with both inputs and return its prediction. Read:
         #   https://dspy.ai/learn/programming/modules/
         return self.chain(conversation_history=conversation_history, teacher_prompt=teacher_prompt)
         # END SOLUTION
@@ -100,7 +100,7 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     should fail at once, not after a back-off.
     """
     # BEGIN SOLUTION
-    # TODO: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass
+    # task: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass
     #   api_base/api_key when given, call dspy.configure(lm=...) and return the LM. Read:
     #   https://dspy.ai/learn/programming/language_models/
     options = {}
@@ -125,7 +125,7 @@ def render_history(turns):
     optimizer's demos) always see one consistent format.
     """
     # BEGIN SOLUTION
-    # TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY for an
+    # task: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY for an
     #   empty list. Read: https://dspy.ai/learn/evaluation/data/
     if not turns:
         return NO_HISTORY
@@ -148,7 +148,7 @@ def dialogue_to_examples(dialogue):
     (or a record ``{"dialogue": [...]}``).
     """
     # BEGIN SOLUTION
-    # TODO: build one dspy.Example(conversation_history=..., teacher_prompt=...,
+    # task: build one dspy.Example(conversation_history=..., teacher_prompt=...,
     #   student_response=...) per teacher->student pair, with .with_inputs(*INPUT_FIELDS); remember
     #   which dialogue it came from. Read: https://dspy.ai/learn/evaluation/data/
     turns = dialogue["dialogue"] if isinstance(dialogue, dict) else dialogue
@@ -171,7 +171,7 @@ def dialogue_to_examples(dialogue):
 def load_examples(path=DIALOGUES_FILE):
     """Load every example from a dialogues JSONL file, in file order."""
     # BEGIN SOLUTION
-    # TODO: load_dialogues(path), then dialogue_to_examples for each. Read:
+    # task: load_dialogues(path), then dialogue_to_examples for each. Read:
     #   https://dspy.ai/learn/evaluation/data/
     examples = []
     for dialogue in load_dialogues(path):
@@ -189,7 +189,7 @@ def split_examples(examples, dev_fraction=0.25, seed=0):
     dev; both lists keep the original example order.
     """
     # BEGIN SOLUTION
-    # TODO: shuffle the dialogue ids with random.Random(seed), send about dev_fraction of the
+    # task: shuffle the dialogue ids with random.Random(seed), send about dev_fraction of the
     #   dialogues to dev and the rest to train. Read: https://dspy.ai/learn/evaluation/data/
     if not 0 <= dev_fraction <= 1:
         raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
@@ -260,7 +260,7 @@ def answers_the_question(example, prediction, trace=None):
     reply shares neither and scores near 0.
     """
     # BEGIN SOLUTION
-    # TODO: score uptake of the teacher's question. Read: {METRICS_URL}
+    # task: score uptake of the teacher's question. Read: {METRICS_URL}
     reply = _content_words(_reply(prediction))
     if not reply:
         return _result(0.0, trace)
@@ -281,7 +281,7 @@ def student_voice(example, prediction, trace=None):
     "what do you think"...) costs a third of the score.
     """
     # BEGIN SOLUTION
-    # TODO: penalise teacher-talk markers. Read: {METRICS_URL}
+    # task: penalise teacher-talk markers. Read: {METRICS_URL}
     text = _reply(prediction).lower().replace("\u2019", "'")
     if not text:
         return _result(0.0, trace)
@@ -299,7 +299,7 @@ def plausible_length(example, prediction, trace=None):
     words, and falls off outside that band (0 for an empty reply).
     """
     # BEGIN SOLUTION
-    # TODO: compare the length with the gold's. Read: {METRICS_URL}
+    # task: compare the length with the gold's. Read: {METRICS_URL}
     n, gold = len(_words(_reply(prediction))), max(1, len(_words(example.student_response)))
     if n == 0:
         return _result(0.0, trace)
@@ -325,7 +325,7 @@ def shows_reasoning_or_misconception(example, prediction, trace=None):
     or a plain answer), 0.25 when it does not.
     """
     # BEGIN SOLUTION
-    # TODO: detect visible thinking. Read: {METRICS_URL}
+    # task: detect visible thinking. Read: {METRICS_URL}
     reply = _reply(prediction)
     if not reply:
         return _result(0.0, trace)
@@ -353,7 +353,7 @@ def teaching_quality(example, prediction, trace=None):
     only good replies become few-shot demos.
     """
     # BEGIN SOLUTION
-    # TODO: combine METRICS into one score. Read: {METRICS_URL}
+    # task: combine METRICS into one score. Read: {METRICS_URL}
     scores = [metric(example, prediction) for metric in METRICS]
     score = sum(weight * value for weight, value in zip(WEIGHTS, scores, strict=True))
     return _result(score, trace, threshold=PASS_THRESHOLD)
@@ -364,7 +364,7 @@ def teaching_quality(example, prediction, trace=None):
 def evaluate(program, devset):
     """Mean teaching_quality of ``program`` on ``devset``, in [0, 1] (via dspy.Evaluate)."""
     # BEGIN SOLUTION
-    # TODO: run dspy.Evaluate(devset=..., metric=teaching_quality) and scale its percentage to [0,
+    # task: run dspy.Evaluate(devset=..., metric=teaching_quality) and scale its percentage to [0,
     #   1]. Read: https://dspy.ai/learn/evaluation/overview/
     evaluator = dspy.Evaluate(devset=devset, metric=teaching_quality, num_threads=1,
                               display_progress=False)
@@ -382,7 +382,7 @@ def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
     ``max_labeled_demos``.
     """
     # BEGIN SOLUTION
-    # TODO: dspy.BootstrapFewShot(metric=teaching_quality, ...).compile(...). Read:
+    # task: dspy.BootstrapFewShot(metric=teaching_quality, ...).compile(...). Read:
     #   https://dspy.ai/api/optimizers/BootstrapFewShot/
     optimizer = dspy.BootstrapFewShot(
         metric=teaching_quality,
@@ -396,7 +396,7 @@ def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
 def save_program(program, path):
     """Save a (compiled) program's state — its demos and instructions — as JSON."""
     # BEGIN SOLUTION
-    # TODO: program.save(path) to a .json file. Read: https://dspy.ai/tutorials/saving/
+    # task: program.save(path) to a .json file. Read: https://dspy.ai/tutorials/saving/
     path = Path(path)
     if path.suffix != ".json":
         raise ValueError(f"save the program as a .json file, got {path.name}")
@@ -409,7 +409,7 @@ def save_program(program, path):
 def load_program(path):
     """Load a program saved by save_program into a fresh StudentSimulationModel."""
     # BEGIN SOLUTION
-    # TODO: StudentSimulationModel().load(path). Read: https://dspy.ai/tutorials/saving/
+    # task: StudentSimulationModel().load(path). Read: https://dspy.ai/tutorials/saving/
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved program at {path}")
@@ -427,7 +427,7 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     ``save_path`` the compiled program is saved there as JSON.
     """
     # BEGIN SOLUTION
-    # TODO: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', 'dev_examples',
+    # task: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', 'dev_examples',
     #   'seconds', ...}. Read: https://dspy.ai/learn/optimization/optimizers/
     started = time.perf_counter()
     lm = dspy.settings.lm

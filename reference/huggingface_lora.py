@@ -87,7 +87,7 @@ INPUT_BLOCK = "### Input:\n{input}\n\n"
 def make_lora_config() -> LoraConfig:
     """The LoRA settings of this assignment (see ``LORA_CONFIG_KWARGS``)."""
     # BEGIN SOLUTION
-    # TODO: return a peft.LoraConfig built from LORA_CONFIG_KWARGS. Read:
+    # task: return a peft.LoraConfig built from LORA_CONFIG_KWARGS. Read:
     #   https://huggingface.co/docs/peft/package_reference/lora
     return LoraConfig(**LORA_CONFIG_KWARGS)
     # END SOLUTION
@@ -96,7 +96,7 @@ def make_lora_config() -> LoraConfig:
 def can_load_in_8bit() -> bool:
     """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package."""
     # BEGIN SOLUTION
-    # TODO: return True only when torch.cuda.is_available() and the bitsandbytes package is
+    # task: return True only when torch.cuda.is_available() and the bitsandbytes package is
     #   installed. Read: https://huggingface.co/docs/transformers/quantization/bitsandbytes
     return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
     # END SOLUTION
@@ -151,7 +151,7 @@ def load_base_model(model_name_or_path=TINY_MODEL_DIR, use_8bit: bool | None = N
     ``BitsAndBytesConfig`` (the old ``load_in_8bit=True`` keyword is gone).
     """
     # BEGIN SOLUTION
-    # TODO: load the tokenizer and model with AutoTokenizer/AutoModelForCausalLM.from_pretrained
+    # task: load the tokenizer and model with AutoTokenizer/AutoModelForCausalLM.from_pretrained
     #   (8-bit with BitsAndBytesConfig + prepare_model_for_kbit_training only when
     #   can_load_in_8bit()), set a padding token. Read:
     #   https://huggingface.co/docs/transformers/quantization/bitsandbytes
@@ -191,7 +191,7 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
     ``(peft_model, tokenizer)`` and prints the trainable-parameter summary.
     """
     # BEGIN SOLUTION
-    # TODO: load the base model, wrap it with get_peft_model(model, make_lora_config()), print the
+    # task: load the base model, wrap it with get_peft_model(model, make_lora_config()), print the
     #   trainable parameters. Read: https://huggingface.co/docs/peft/quicktour
     model, tokenizer = load_base_model(model_name_or_path, use_8bit)
     peft_model = get_peft_model(model, make_lora_config())
@@ -203,7 +203,7 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
 def count_trainable_parameters(model) -> tuple[int, int]:
     """Return ``(trainable, total)`` parameter counts of a model."""
     # BEGIN SOLUTION
-    # TODO: sum p.numel() over the parameters that require grad, and over all parameters. Read:
+    # task: sum p.numel() over the parameters that require grad, and over all parameters. Read:
     #   https://huggingface.co/docs/peft/conceptual_guides/lora
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -215,7 +215,7 @@ def count_trainable_parameters(model) -> tuple[int, int]:
 def format_prompt(instruction: str, input: str = "") -> str:
     """Fill the prompt template; the model's answer follows ``### Response:``."""
     # BEGIN SOLUTION
-    # TODO: fill PROMPT_TEMPLATE (add INPUT_BLOCK only when input is not empty). Read:
+    # task: fill PROMPT_TEMPLATE (add INPUT_BLOCK only when input is not empty). Read:
     #   https://huggingface.co/docs/peft/conceptual_guides/lora
     input_block = INPUT_BLOCK.format(input=input) if input else ""
     return PROMPT_TEMPLATE.format(instruction=instruction, input_block=input_block)
@@ -228,7 +228,7 @@ def chat_to_records(chat: dict) -> list[dict]:
     The system message is dropped: the instruction-tuned prompt replaces it.
     """
     # BEGIN SOLUTION
-    # TODO: pair each user message with the assistant reply that follows it. Read:
+    # task: pair each user message with the assistant reply that follows it. Read:
     #   https://huggingface.co/docs/peft/conceptual_guides/lora
     messages = chat["messages"]
     return [{"instruction": user["content"], "input": "", "output": reply["content"]}
@@ -245,7 +245,7 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
     Both files are validated against their schemas first.
     """
     # BEGIN SOLUTION
-    # TODO: read both files with read_jsonl(path, schema=...) and return instruction/input/output
+    # task: read both files with read_jsonl(path, schema=...) and return instruction/input/output
     #   dicts. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     records = [{"instruction": r["instruction"], "input": r.get("input", ""),
                 "output": r["output"]} for r in read_jsonl(qa_path, schema="qa")]
@@ -262,7 +262,7 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
     losses are comparable between runs.
     """
     # BEGIN SOLUTION
-    # TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the records.
+    # task: shuffle a copy with random.Random(seed) and split off eval_fraction of the records.
     #   Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     if not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be between 0 and 1, got {eval_fraction}")
@@ -294,7 +294,7 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     because its end, ``### Response:``, is what the answer follows.
     """
     # BEGIN SOLUTION
-    # TODO: tokenize prompt and answer separately, append eos, mask the prompt's labels with -100,
+    # task: tokenize prompt and answer separately, append eos, mask the prompt's labels with -100,
     #   truncate without dropping the answer. Read:
     #   https://huggingface.co/docs/transformers/tasks/language_modeling
     if max_length < 2:
@@ -320,7 +320,7 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
 def tokenize_records(tokenizer, records: list[dict], max_length: int = MAX_LENGTH) -> list[dict]:
     """Tokenize every record with :func:`tokenize_example`."""
     # BEGIN SOLUTION
-    # TODO: call tokenize_example on every record. Read:
+    # task: call tokenize_example on every record. Read:
     #   https://huggingface.co/docs/peft/conceptual_guides/lora
     return [tokenize_example(tokenizer, r["instruction"], r["output"], r.get("input", ""),
                              max_length=max_length) for r in records]
@@ -333,7 +333,7 @@ def pad_batch(examples: list[dict], pad_token_id: int) -> dict:
     Padding gets attention mask 0 (not attended to) and label -100 (no loss).
     """
     # BEGIN SOLUTION
-    # TODO: pad input_ids with pad_token_id, attention_mask with 0 and labels with -100 to the
+    # task: pad input_ids with pad_token_id, attention_mask with 0 and labels with -100 to the
     #   longest example. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     width = max(len(e["input_ids"]) for e in examples)
 
@@ -357,7 +357,7 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
     ``log_every=N`` prints the loss every N steps.
     """
     # BEGIN SOLUTION
-    # TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, learning
+    # task: train with transformers.Trainer (TrainingArguments: max_steps, batch size, learning
     #   rate, seed) and return the per-step losses. Read:
     #   https://huggingface.co/docs/transformers/main_classes/trainer
     set_seed(seed)
@@ -408,7 +408,7 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     way the training loss treats it.
     """
     # BEGIN SOLUTION
-    # TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and
+    # task: sum the cross-entropy of every answer token (labels != -100, shifted by one) and
     #   divide by their number. Read: https://huggingface.co/docs/transformers/perplexity
     model.eval()
     examples = tokenize_records(tokenizer, records, max_length=max_length)
@@ -432,7 +432,7 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
 def perplexity(loss: float) -> float:
     """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens."""
     # BEGIN SOLUTION
-    # TODO: return math.exp(loss). Read: https://huggingface.co/docs/transformers/perplexity
+    # task: return math.exp(loss). Read: https://huggingface.co/docs/transformers/perplexity
     return math.exp(loss)
     # END SOLUTION
 
@@ -441,7 +441,7 @@ def perplexity(loss: float) -> float:
 def save_adapter(model, path) -> Path:
     """Save only the adapter (LoRA weights + ``adapter_config.json``), not the base model."""
     # BEGIN SOLUTION
-    # TODO: call model.save_pretrained(path): on a PEFT model it saves only the adapter. Read:
+    # task: call model.save_pretrained(path): on a PEFT model it saves only the adapter. Read:
     #   https://huggingface.co/docs/peft/tutorial/peft_model_config
     path = Path(path)
     model.save_pretrained(path)
@@ -452,7 +452,7 @@ def save_adapter(model, path) -> Path:
 def load_adapter(base_path, adapter_path):
     """Load a fresh base model from ``base_path`` and put the saved adapter on it."""
     # BEGIN SOLUTION
-    # TODO: load a fresh base model and attach the adapter with PeftModel.from_pretrained. Read:
+    # task: load a fresh base model and attach the adapter with PeftModel.from_pretrained. Read:
     #   https://huggingface.co/docs/peft/tutorial/peft_model_config
     base, _tokenizer = load_base_model(base_path)
     return PeftModel.from_pretrained(base, adapter_path).eval()
@@ -466,7 +466,7 @@ def merge_adapter(model):
     extra matrix products at inference time.
     """
     # BEGIN SOLUTION
-    # TODO: return model.merge_and_unload(). Read:
+    # task: return model.merge_and_unload(). Read:
     #   https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model
     return model.merge_and_unload()
     # END SOLUTION
@@ -477,7 +477,7 @@ def generate(model, tokenizer, instruction: str, max_new_tokens: int = 64,
              input: str = "") -> str:
     """Answer one instruction with greedy decoding; return only the new text, not the prompt."""
     # BEGIN SOLUTION
-    # TODO: format the prompt, call model.generate(do_sample=False) and decode only the tokens
+    # task: format the prompt, call model.generate(do_sample=False) and decode only the tokens
     #   after the prompt. Read: https://huggingface.co/docs/transformers/llm_tutorial
     model.eval()
     inputs = tokenizer(format_prompt(instruction, input), return_tensors="pt").to(model.device)
@@ -497,7 +497,7 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
     same arguments.
     """
     # BEGIN SOLUTION
-    # TODO: prepare the model, split the records, evaluate, train, evaluate again and return the
+    # task: prepare the model, split the records, evaluate, train, evaluate again and return the
     #   figures. Read: https://huggingface.co/docs/peft/conceptual_guides/lora
     set_seed(seed)  # the adapters' initial values are random
     model, tokenizer = prepare_model_and_tokenizer(model_name_or_path)

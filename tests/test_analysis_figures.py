@@ -1,10 +1,10 @@
-"""grader/figures.py: reading ANALYSIS.md (sections, tables, figures) and its tolerances."""
+"""grader/analysis_doc.py: reading ANALYSIS.md (sections, tables, figures) and its tolerances."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader import figures as fig
+from grader import analysis_doc as fig
 from grader.seam import REPO_ROOT
 
 GOOD_BLOCK = """

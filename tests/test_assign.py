@@ -44,7 +44,7 @@ def test_stubs_keep_signatures_and_docstrings(name):
 
 
 def test_fences_become_todos_and_bad_markers_name_their_line(tmp_path):
-    source = ('def f(x):\n    """Doc."""\n    # BEGIN SOLUTION\n    # TODO: add one.\n'
+    source = ('def f(x):\n    """Doc."""\n    # BEGIN SOLUTION\n    # task: add one.\n'
               '    #   Read: https://example.org/\n    return x + 1\n    # END SOLUTION\n'
               'import re  # solution\nfrom pathlib import Path  # stub: noqa: F401\n')
     stub = assign.strip_solutions(source)

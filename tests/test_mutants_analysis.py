@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader import figures as fig
+from grader import analysis_doc as fig
 from tests.gradelib import ROOT, grade, lost, make_impl
 
 # Grading 31 implementations takes minutes on a small machine: the module fixture's

@@ -1,7 +1,7 @@
 """Analysis & Understanding: ANALYSIS.md in your own words, with figures your code computes.
 
 The honest core: every figure in the ```yaml figures block is recomputed by
-running *your own code* through the seam (see grader/figures.py for the exact
+running *your own code* through the seam (see grader/analysis_doc.py for the exact
 calls and tolerances). Depth of reasoning is judged by course staff: those
 checks show as "awaiting review" until an instructor's review file fills them.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import figures as fig
+from grader import analysis_doc as fig
 from grader.similarity import NEAR_DUPLICATE_THRESHOLD, similarity
 
 SECTION_TITLES = {

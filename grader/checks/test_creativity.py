@@ -18,7 +18,7 @@ import math
 
 import pytest
 
-from grader import figures as fig
+from grader import analysis_doc as fig
 from grader.seam import REPO_ROOT
 from grader.similarity import find_near_duplicates, record_text
 from grader.validate import schema_for_path, schema_for_record, validate_file

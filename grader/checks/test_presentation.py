@@ -17,7 +17,7 @@ import tokenize
 
 import pytest
 
-from grader import figures as fig
+from grader import analysis_doc as fig
 from grader.seam import REPO_ROOT
 
 MODULES = ("dspy_example", "openai_finetune", "huggingface_lora", "metrics_extra", "enhancement")

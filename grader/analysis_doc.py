@@ -11,7 +11,7 @@ A student's ``ANALYSIS.md`` is Markdown with fixed headings (see
       ...
     ```
 
-The honest core of the Analysis checks lives here: :func:`recompute` runs the
+The honest core of the Analysis checks lives here: the ``recompute_*`` functions run the
 *student's own code* through the seam with fixed arguments and :func:`compare`
 says, figure by figure, whether the reported number agrees within the
 tolerance written next to it in :data:`TOLERANCES` (and in the template).
