@@ -126,6 +126,17 @@ def test_an_inconsistent_rubric_is_refused(kit, marker, problem):
     assert problem in res.stderr.str()
 
 
+def test_an_unknown_dependency_is_refused_at_collection(kit):
+    write, run = kit
+    suite = full_suite().replace("points=8.0)", "points=8.0, depends=('test_no_such_check',))")
+    write(suite)
+    res, _, _ = run()
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "the rubric is inconsistent, grading refused" in res.stderr.str()
+    assert "depends on unknown check 'test_no_such_check'" in res.stderr.str()
+    res.stdout.no_fnmatch_line("*passed*")  # refused before any check ran
+
+
 def test_too_many_review_points_are_refused(kit):
     write, run = kit
     suite = full_suite().replace("points=10.0)\ndef test_analysis_cross",
