@@ -38,7 +38,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from .paths import REPO_ROOT
+from .settings import REPO_ROOT
 
 REFERENCE = REPO_ROOT / "reference"
 ASSIGNMENTS = REPO_ROOT / "assignments"

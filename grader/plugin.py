@@ -48,14 +48,10 @@ from .results import (
     write_json,
 )
 from .seam import Impl, ImplImportError
+from .settings import hermetic_env
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-os.environ["TOKENIZERS_PARALLELISM"] = "false"
-os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-cache-")  # fresh every run
+os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()

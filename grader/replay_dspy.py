@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .paths import CASSETTES_DIR, REPO_ROOT
+from .settings import CASSETTES_DIR, REPO_ROOT
 
 CASSETTE_DIR = CASSETTES_DIR / "dspy"
 CASSETTE = CASSETTE_DIR / "student_simulator.yaml"

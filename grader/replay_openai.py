@@ -56,7 +56,7 @@ import openai
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from .paths import CASSETTES_DIR
+from .settings import CASSETTES_DIR
 
 CASSETTE_DIR = CASSETTES_DIR / "openai"
 CASSETTES = ("finetune_success", "finetune_failed", "finetune_cancelled")

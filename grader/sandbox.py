@@ -68,6 +68,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .results import ERROR, NOT_RUN, PASSED, CheckResult, GradeResult
+from .settings import hermetic_env
 
 # What the harness copy holds: the instructor's, never the student's.
 HARNESS_ITEMS = ("grader", "data", "fixtures", "conftest.py", "pyproject.toml")
@@ -450,8 +451,7 @@ def _child_env(work: Path, threads: int) -> dict:
         "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
-        "HF_HUB_OFFLINE": "1",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        **hermetic_env(),
     }
     return env
 

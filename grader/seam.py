@@ -21,7 +21,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .settings import REPO_ROOT
+
 NAMED = {"reference": REPO_ROOT / "reference", "assignments": REPO_ROOT / "assignments"}
 
 

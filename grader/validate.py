@@ -50,7 +50,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "schemas"
+from .settings import SCHEMA_DIR
+
 SCHEMA_NAMES = ("dialogue", "chat", "qa")
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, small enough to hold in memory
 DEFAULT_MAX_PROBLEMS = 100

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader import assign
-from grader.paths import REPO_ROOT
+from grader.settings import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(600)
 

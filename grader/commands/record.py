@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..paths import CASSETTES_DIR as CASSETTES
+from ..settings import CASSETTES_DIR as CASSETTES
 
 # The modules that know how to record: each has record(base_url, api_key, live) -> [paths].
 RECORDERS = ("grader.commands.record_dspy", "grader.commands.record_openai")

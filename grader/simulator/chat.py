@@ -38,9 +38,10 @@ import json
 import re
 from pathlib import Path
 
+from ..settings import DATA_DIR
 from . import error, route
 
-DIALOGUES_FILE = Path(__file__).resolve().parents[2] / "data" / "teacher_student_dialogues.jsonl"
+DIALOGUES_FILE = DATA_DIR / "teacher_student_dialogues.jsonl"
 CREATED = 1_700_000_000  # a fixed timestamp keeps recorded bodies identical across runs
 FIELD_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 OUTPUT_ORDER = re.compile(

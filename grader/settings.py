@@ -1,0 +1,37 @@
+"""One home for the kit's paths and run settings.
+
+- Paths: the repository root, computed once, and the folders in it.
+- The hermetic environment every grading process runs with (offline model
+  hub, LiteLLM's bundled price list, a fresh DSPy cache): :func:`hermetic_env`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+SCHEMA_DIR = DATA_DIR / "schemas"
+FIXTURES_DIR = REPO_ROOT / "fixtures"
+CASSETTES_DIR = FIXTURES_DIR / "cassettes"
+
+
+def hermetic_env(dspy_cache: str | Path | None = None) -> dict[str, str]:
+    """The environment variables that keep a grading run offline and repeatable.
+
+    Set them before anything imports dspy, litellm or transformers: the
+    model hub and datasets stay offline, LiteLLM reads the price list it
+    ships instead of downloading one, tokenizers do not fork threads, and
+    ``dspy_cache`` (when given) is DSPy's cache folder, fresh for each run so
+    no answer is served from an earlier one.
+    """
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if dspy_cache is not None:
+        env["DSPY_CACHEDIR"] = str(dspy_cache)
+    return env
