@@ -4,7 +4,8 @@ Writes a temporary file of chat records (default 100,000; a few in every
 thousand are broken so the error path is timed too), then times, on the same
 records in one run:
 
-- ``validate_file``: streaming, schema compiled once, jsonschema only for broken records;
+- ``validate_file``: streaming, one jsonschema validator per schema, ``is_valid`` per record
+  and ``iter_errors`` only for broken ones;
 - a validator built once, ``iter_errors`` on every record (jsonschema's best case);
 - ``jsonschema.validate`` on every record, the naive way (a sample, extrapolated).
 

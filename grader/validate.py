@@ -30,10 +30,11 @@ in memory. Bad input of any kind (invalid JSON, a JSON array, a blank line,
 non-UTF-8 bytes, a byte order mark, an empty or missing file, a directory)
 becomes a located problem, never an exception.
 
-Speed: each schema is compiled once into a plain-Python validity test for the
-keywords these schemas use (:func:`_compile`). A record that passes it is
-valid; only a failing record goes through ``jsonschema`` to find each error
-and its location, so the messages are jsonschema's own.
+Speed: each schema's ``jsonschema`` validator is built once per process; a
+record it finds valid costs one ``is_valid`` call, and only a failing record
+is walked again for each error and its location (bench/bench_validate.py
+measures it: thousands of records a second, while the kit's datasets hold a
+few hundred).
 """
 
 from __future__ import annotations
@@ -287,10 +288,7 @@ class _Checker:
             self.schema = json.load(handle)
         Draft202012Validator.check_schema(self.schema)
         self.validator = Draft202012Validator(self.schema)
-        try:
-            self.is_valid = _compile(self.schema, self.schema)
-        except _Unsupported:  # a keyword the fast path does not know: use jsonschema
-            self.is_valid = self.validator.is_valid
+        self.is_valid = self.validator.is_valid
         self.rules = SEMANTIC_RULES[name]
 
     def problems(self, record: Any) -> list[tuple[str, str]]:
@@ -446,136 +444,3 @@ def qa_rules(record: Any) -> list[tuple[str, str]]:
 SEMANTIC_RULES: dict[str, Callable[[Any], list[tuple[str, str]]]] = {
     "dialogue": dialogue_rules, "chat": chat_rules, "qa": qa_rules,
 }
-
-
-# ---------------------------------------------------------------- the fast path
-class _Unsupported(Exception):
-    """The schema uses a keyword the fast path does not implement."""
-
-
-_ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "examples"}
-_KNOWN = _ANNOTATIONS | {
-    "type", "enum", "const", "pattern", "minLength", "maxLength", "required", "properties",
-    "additionalProperties", "prefixItems", "items", "minItems", "maxItems", "contains",
-    "allOf", "$ref",
-}
-_PLAIN_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
-_TYPE_TESTS = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
-}
-
-
-def _compile(schema: Any, root: dict) -> Callable[[Any], bool]:
-    """Compile a schema into ``test(instance) -> bool`` with jsonschema's meaning.
-
-    Only the keywords the kit's schemas use are known; any other raises
-    :class:`_Unsupported` and the caller uses jsonschema itself. One plain
-    function per schema node, with loops rather than generators, is several
-    times faster than jsonschema's general machinery; the test suite checks
-    that both always agree.
-    """
-    if schema is True or schema is False:
-        return lambda value, answer=schema: answer
-    if set(schema) - _ANNOTATIONS == {"$ref"}:  # a bare reference: no wrapper call
-        return _compile(_resolve(schema["$ref"], root), root)
-    unknown = set(schema) - _KNOWN
-    if unknown:
-        raise _Unsupported(sorted(unknown))
-    if "patternProperties" in schema or "minContains" in schema or "maxContains" in schema:
-        raise _Unsupported("patternProperties/minContains/maxContains")
-
-    type_names = schema.get("type")
-    if isinstance(type_names, str):
-        type_names = [type_names]
-    type_tests = [_TYPE_TESTS[name] for name in type_names] if type_names else None
-    if type_names and set(type_names) <= set(_PLAIN_TYPES):  # one isinstance() is enough
-        plain_types = tuple(_PLAIN_TYPES[name] for name in type_names)
-        type_tests = [lambda value: isinstance(value, plain_types)]
-    allowed = _string_set(schema["enum"]) if "enum" in schema else None
-    if "const" in schema:
-        const = _string_set([schema["const"]])
-        allowed = const if allowed is None else allowed & const
-    search = re.compile(schema["pattern"]).search if "pattern" in schema else None
-    min_length, max_length = schema.get("minLength", 0), schema.get("maxLength")
-    required = tuple(schema.get("required", ()))
-    properties = {key: _compile(sub, root) for key, sub in schema.get("properties", {}).items()}
-    extra = schema.get("additionalProperties", True)
-    extra = extra if isinstance(extra, bool) else _compile(extra, root)
-    prefix = [_compile(sub, root) for sub in schema.get("prefixItems", ())]
-    items = _compile(schema["items"], root) if "items" in schema else None
-    min_items, max_items = schema.get("minItems", 0), schema.get("maxItems")
-    contains = _compile(schema["contains"], root) if "contains" in schema else None
-    subschemas = [_compile(sub, root) for sub in schema.get("allOf", ())]
-    if "$ref" in schema:
-        subschemas.append(_compile(_resolve(schema["$ref"], root), root))
-
-    def check(value: Any) -> bool:
-        if type_tests is not None:
-            for test in type_tests:
-                if test(value):
-                    break
-            else:
-                return False
-        if allowed is not None and not (isinstance(value, str) and value in allowed):
-            return False
-        if isinstance(value, str):
-            if search is not None and search(value) is None:
-                return False
-            if len(value) < min_length or (max_length is not None and len(value) > max_length):
-                return False
-        elif isinstance(value, dict):
-            for key in required:
-                if key not in value:
-                    return False
-            for key, item in value.items():
-                test = properties.get(key)
-                if test is not None:
-                    if not test(item):
-                        return False
-                elif extra is False or (extra is not True and not extra(item)):
-                    return False
-        elif isinstance(value, list):
-            if len(value) < min_items or (max_items is not None and len(value) > max_items):
-                return False
-            for test, item in zip(prefix, value, strict=False):
-                if not test(item):
-                    return False
-            if items is not None:
-                for item in value[len(prefix):]:
-                    if not items(item):
-                        return False
-            if contains is not None:
-                for item in value:
-                    if contains(item):
-                        break
-                else:
-                    return False
-        for test in subschemas:
-            if not test(value):
-                return False
-        return True
-
-    return check
-
-
-def _string_set(values: list) -> set[str]:
-    # Only string enums: equality of numbers and booleans has subtleties we do not need.
-    if not all(isinstance(item, str) for item in values):
-        raise _Unsupported("enum/const with non-string values")
-    return set(values)
-
-
-def _resolve(reference: str, root: dict) -> Any:
-    if not reference.startswith("#/"):
-        raise _Unsupported(f"$ref {reference}")
-    target = root
-    for part in reference[2:].split("/"):
-        target = target[part.replace("~1", "/").replace("~0", "~")]
-    return target  # the kit's schemas have no recursive references

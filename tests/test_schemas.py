@@ -4,7 +4,7 @@
 - a table of crafted bad records: each kind of mistake is caught, with the
   expected pointer and message, by the schema itself or by a semantic rule;
 - records generated from the schemas' shape always validate (hypothesis);
-- the compiled fast path agrees with jsonschema on arbitrary and mutated records.
+- a record jsonschema rejects always gets located problems (arbitrary and mutated records).
 """
 
 from __future__ import annotations
@@ -328,10 +328,9 @@ def mutated(draw, name):
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
-def test_fast_path_agrees_with_jsonschema(name):
+def test_problems_agree_with_jsonschema(name):
     validator = Draft202012Validator(load_schema(name))
     checker = _checker(name)
-    assert checker.is_valid != validator.is_valid  # the compiled path is really in use
 
     @settings(max_examples=150, derandomize=True, deadline=None)
     @given(mutated(name) | json_values | GENERATORS[name])
