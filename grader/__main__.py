@@ -10,14 +10,19 @@ import argparse
 import importlib
 import sys
 
+# Command name -> module in grader/commands/, where the two differ.
+MODULES = {"check-harness": "verify"}
+# Old names still accepted: ``verify`` read too much like ``validate`` (datasets).
+ALIASES = {"check-harness": ["verify"]}
+
 COMMANDS = {
     "validate": "check dataset files against their JSON Schemas",
     "score": "grade an implementation in a subprocess and print the table",
     "regenerate": "grade the reference and rewrite the pinned reference scores",
     "record": "re-record the API cassettes (simulator or live API)",
     "batch": "grade a folder of student submissions",
-    "verify": "tamper check: list grader files a student repository has changed "
-              "(validate checks datasets)",
+    "check-harness": "tamper check: list grader files a student repository has changed "
+                     "(old name: verify)",
     "assign": "write the student stubs from reference/ (--release DIR: the student release)",
 }
 
@@ -29,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     modules = {}
     for name, help_text in COMMANDS.items():
         try:
-            modules[name] = importlib.import_module(f"grader.commands.{name}")
+            module = f"grader.commands.{MODULES.get(name, name)}"
+            modules[name] = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != f"grader.commands.{name}":
+            if exc.name != module:
                 raise
             continue
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text,
+                                 aliases=ALIASES.get(name, []))
         modules[name].add_arguments(command)
     try:
         args = parser.parse_args(argv)
@@ -43,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(modules[args.command].run(args) or 0)
+    name = next((n for n, old in ALIASES.items() if args.command in old), args.command)
+    return int(modules[name].run(args) or 0)
 
 
 if __name__ == "__main__":

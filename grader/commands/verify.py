@@ -1,4 +1,4 @@
-"""``python -m grader verify [PATH]``: list grader files a repository has changed."""
+"""``python -m grader check-harness [PATH]`` (was ``verify``): list grader files a repo changed."""
 
 from __future__ import annotations
 
@@ -23,19 +23,19 @@ def run(args) -> int:
     if args.update_manifest:
         data = manifest.build()
         manifest.write(data, args.manifest)
-        print(f"verify: wrote {args.manifest} ({len(data['files'])} files)")
+        print(f"check-harness: wrote {args.manifest} ({len(data['files'])} files)")
         return 0
     if not args.path.is_dir():
-        print(f"verify: {args.path}: not a folder", file=sys.stderr)
+        print(f"check-harness: {args.path}: not a folder", file=sys.stderr)
         return 2
     try:
         expected = manifest.load(args.manifest)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"verify: cannot read the manifest {args.manifest}: {exc}", file=sys.stderr)
+        print(f"check-harness: cannot read the manifest {args.manifest}: {exc}", file=sys.stderr)
         return 2
     result = manifest.compare(args.path, expected)
     if result.clean:
-        print(f"verify: all {result.checked} grader files match the kit's manifest "
+        print(f"check-harness: all {result.checked} grader files match the kit's manifest "
               f"(kit {expected.get('kit_version', '?')})")
         return 0
     lines = result.lines()
