@@ -113,31 +113,30 @@ def test_new_dialogues_original(impl, credit):
            + ("; " + "; ".join(problems[:5]) if problems else ""))
 
 
+def credit_original(impl, credit, fmt: str, record_name: str, item: str) -> None:
+    """Credit up to NEEDED original records of one format in assignments/data."""
+    by_format, *_ = new_data(impl)
+    records = by_format[fmt]
+    assert records, f"no valid {record_name} in assignments/data"
+    original, problems = originality(records)
+    assert original, f"no original {item}: " + "; ".join(problems[:5])
+    credit(min(original, NEEDED) / NEEDED, f"{original} original {item}s"
+           + ("; " + "; ".join(problems[:5]) if problems else ""))
+
+
 @pytest.mark.rubric("creativity", "openai", points=3)
 def test_new_chat_examples(impl, credit):
     """Prepare at least 10 new, original chat fine-tuning examples (OpenAI format: system,
     user = student, assistant = teacher) in assignments/data/, e.g. my_chat.jsonl.
     Read: https://platform.openai.com/docs/guides/fine-tuning"""
-    by_format, *_ = new_data(impl)
-    records = by_format["chat"]
-    assert records, "no valid chat-format record in assignments/data"
-    original, problems = originality(records)
-    assert original, "no original chat example: " + "; ".join(problems[:5])
-    credit(min(original, NEEDED) / NEEDED, f"{original} original chat examples"
-           + ("; " + "; ".join(problems[:5]) if problems else ""))
+    credit_original(impl, credit, "chat", "chat-format record", "chat example")
 
 
 @pytest.mark.rubric("creativity", "lora", points=3)
 def test_new_qa_pairs(impl, credit):
     """Write at least 10 new, original instruction/output QA pairs for LoRA training in
     assignments/data/, e.g. my_qa.jsonl. See assignments/data/README.md."""
-    by_format, *_ = new_data(impl)
-    records = by_format["qa"]
-    assert records, "no valid QA-format record in assignments/data"
-    original, problems = originality(records)
-    assert original, "no original QA pair: " + "; ".join(problems[:5])
-    credit(min(original, NEEDED) / NEEDED, f"{original} original QA pairs"
-           + ("; " + "; ".join(problems[:5]) if problems else ""))
+    credit_original(impl, credit, "qa", "QA-format record", "QA pair")
 
 
 # ---------------------------------------------------------------- the novel metric

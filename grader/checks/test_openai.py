@@ -62,6 +62,18 @@ expected_message_tokens = tokens.message_tokens
 guide_epochs = tokens.default_epochs
 
 
+def credit_parts(credit, parts) -> None:
+    """Run each part (it raises AssertionError when wrong); credit the share that held."""
+    wrong = []
+    for part in parts:
+        try:
+            part()
+        except AssertionError as exc:
+            wrong.append(str(exc))
+    assert len(wrong) < len(parts), "\n".join(wrong)
+    credit((len(parts) - len(wrong)) / len(parts), "\n".join(wrong))
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -479,14 +491,7 @@ def test_replayed_flow_sends_right_requests(impl, credit, tmp_path):
             f"system prompt first and the question last, returning the reply text; "
             f"sent {body}, returned {answer!r:.80}")
 
-    wrong = []
-    for part in (uploads, create, checkpoints, ask):
-        try:
-            part()
-        except AssertionError as exc:
-            wrong.append(str(exc))
-    assert len(wrong) < 4, "\n".join(wrong)
-    credit((4 - len(wrong)) / 4, "\n".join(wrong))
+    credit_parts(credit, (uploads, create, checkpoints, ask))
 
 
 def of_free_examples(pairs: list[dict]) -> list[dict]:
@@ -565,11 +570,4 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
             f"when time is up; expected status 'timeout' after 30 s of fake sleep; "
             f"got {result!r:.200}, sleeps {fake.sleeps}")
 
-    wrong = []
-    for scenario in (succeeded, failed, cancelled, timed_out):
-        try:
-            scenario()
-        except AssertionError as exc:
-            wrong.append(str(exc))
-    assert len(wrong) < 4, "\n".join(wrong)
-    credit((4 - len(wrong)) / 4, "\n".join(wrong))
+    credit_parts(credit, (succeeded, failed, cancelled, timed_out))
