@@ -118,6 +118,9 @@ def test_release_installs_grades_zero_and_replays_without_reference(release, tmp
          "assert d.CASSETTE.is_file()\nimport reference"],
         cwd=release, env=_env(), capture_output=True, text=True)
     assert "No module named 'reference'" in replays.stderr, replays.stderr
+    harness = subprocess.run([str(python), "-m", "grader", "check-harness", "."], cwd=release,
+                             env=_env(), capture_output=True, text=True)
+    assert harness.returncode == 0, harness.stdout + harness.stderr  # the instructor's grader
     results = tmp_path / "results.json"
     proc = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:randomly",
                            "-p", "no:cacheprovider", f"--grade-json={results}"],
