@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -88,6 +90,18 @@ def outcome_from(record: dict) -> Outcome:
     return Outcome(**{**record, "result": GradeResult.from_dict(record["result"])})
 
 
+def reachable(scheduler: str) -> None:
+    """Fail fast, with a clear message, when nothing listens at a ``tcp://HOST:PORT`` address."""
+    match = re.fullmatch(r"tcp://\[?([^\]]+?)\]?:(\d+)", scheduler.strip())
+    if not match:
+        return  # another protocol (tls://, ucx://): Dask itself says what is wrong
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=10).close()
+    except OSError as exc:
+        raise RuntimeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler "
+                           f"({exc.strerror or exc})") from None
+
+
 def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: GradeResult,
                      limits: Limits, done: Callable, failed: Callable) -> int:
     """Send each ``(submission, source_hash)`` of ``todo`` to the Dask cluster at ``scheduler``.
@@ -98,6 +112,7 @@ def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: G
     """
     from distributed import Client, as_completed
 
+    reachable(scheduler)
     try:
         client = Client(scheduler, timeout="30s")
     except OSError as exc:

@@ -1,7 +1,8 @@
 """Start, time-limit and kill child processes: the one way the grader does it.
 
 Used by :mod:`grader.runner` (a grading run in a child), the batch sandbox
-(:mod:`grader.sandbox.supervisor`) and :mod:`grader.batch`. Every child starts
+(:mod:`grader.sandbox.supervisor`, and through it :mod:`grader.batch`, on
+this machine or on Dask workers) and its isolation probes. Every child starts
 in a new session, so it and everything it spawns form one process group that
 :func:`kill_group` ends with a single ``SIGKILL``.
 """

@@ -32,17 +32,24 @@ How the score reaches the supervisor, and why a student cannot simply write it:
   collector's objects or loads ``ctypes``.
 * **Operating-system limits.** CPU time (RLIMIT_CPU) and address space
   (RLIMIT_AS) are set in the child, hard and soft, before student code runs; the
-  supervisor enforces the wall time and kills the whole process group. Where
-  unprivileged namespaces are available (Linux), the child runs in its own
-  network namespace (only loopback exists) and PID namespace (it cannot signal
-  the supervisor; everything it spawned dies with it).
+  supervisor enforces the wall time and kills the whole process group.
+* **Its own file system** (:mod:`~grader.sandbox.isolation`). Where bubblewrap
+  works (Linux), the child sees the system and the Python environment
+  read-only, the harness copy read-only, and only the submission's
+  ``assignments/`` and a private home and scratch folder writable; a private
+  ``/tmp``; its own network namespace (only loopback) and PID namespace (it
+  cannot signal the supervisor; everything it spawned dies with it). Elsewhere
+  ``unshare`` gives the namespaces where unprivileged ones are allowed, and the
+  batch says loudly that submissions were not isolated. Either way the audit
+  hook flags student code that opens or lists another submission, the
+  instructor's home or another grading's folder.
 
 Residual risk, stated honestly: student code runs in the same Python process
 as the checks, so a determined author who reads this kit's source can still,
 in principle, alter the process's memory in ways no in-process measure sees
 (for example, rebinding a module-level function that only graded checks
-reach, without tripping the canaries or the audit hook). The file system is
-not isolated either (the child runs as the instructor's user). What these
+reach, without tripping the canaries or the audit hook). Without bubblewrap
+the file system is not isolated (the child runs as the instructor's user). What these
 layers give is that every *obvious* attack fails or is flagged; instructors
 should read the flagged rows and the logs, and keep student code out of
 machines holding secrets.
