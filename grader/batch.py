@@ -38,7 +38,16 @@ from pathlib import Path
 
 from . import manifest, reports, rubric
 from .results import PARTIAL, PASSED, REVIEW, GradeResult, checks_hash, write_atomic, write_json
-from .sandbox import FAILED_RUN, OK, Limits, build_template, expected_checks, grade_submission
+from .sandbox import (
+    FAILED_RUN,
+    OK,
+    Limits,
+    Outcome,
+    build_template,
+    expected_checks,
+    grade_submission,
+)
+from .sandbox.isolation import NOT_ISOLATED_NOTE, bwrap_usable, describe
 from .seam import REPO_ROOT
 
 GRADEBOOK_FIELDS = [
@@ -175,8 +184,10 @@ def gradebook_row(record: dict, result: GradeResult) -> dict:
     row["kit_version"] = result.kit_version
     row["checks_hash"] = result.checks_hash
     row["graded_at"] = record.get("graded_at", "")
+    isolation = NOT_ISOLATED_NOTE if record.get("isolated") is False else ""
     row["note"] = "; ".join(filter(None, [record.get("reason", ""), *record.get("flags", []),
-                                          *record.get("notes", []), _edits_note(edits)]))
+                                          *record.get("notes", []), _edits_note(edits),
+                                          isolation]))
     return row
 
 
@@ -306,50 +317,121 @@ def _progress(done: int, total: int, text: str) -> None:
     print(f"[{bar}] {done}/{total} {text}", file=sys.stderr, flush=True)
 
 
-def grade_one(submission: Submission, template: Path, expected: GradeResult, limits: Limits,
-              out: Path, source_hash: str) -> dict:
-    """Grade one submission and store its record under ``out/results``."""
-    if not submission.assignments.is_dir():
-        result = GradeResult(impl="assignments", kit_version=expected.kit_version,
-                             checks_hash=expected.checks_hash)
-        result.checks = [type(c)(**{**asdict(c), "points": 0.0, "status": "not_run",
-                                    "detail": "no assignments/ folder"})
-                         for c in expected.checks]
-        reason = "no assignments/ folder in the submission"
-        result.note = reason
-        outcome_status, flags, notes, duration, log = FAILED_RUN, [], [], 0.0, ""
-    else:
-        outcome = grade_submission(template, submission.assignments, expected, limits)
-        result, reason = outcome.result, outcome.reason
-        outcome_status, flags, notes = outcome.status, outcome.flags, outcome.notes
-        duration, log = outcome.duration, outcome.log
+def missing_assignments(expected: GradeResult) -> Outcome:
+    """What a repository without ``assignments/`` earns: nothing, with the reason."""
+    result = GradeResult(impl="assignments", kit_version=expected.kit_version,
+                         checks_hash=expected.checks_hash)
+    result.checks = [type(c)(**{**asdict(c), "points": 0.0, "status": "not_run",
+                                "detail": "no assignments/ folder"})
+                     for c in expected.checks]
+    reason = "no assignments/ folder in the submission"
+    result.note = reason
+    return Outcome(status=FAILED_RUN, reason=reason, result=result, duration=0.0)
+
+
+def store(submission: Submission, out: Path, source_hash: str, outcome: Outcome,
+          isolated: bool | None) -> dict:
+    """Write one finished grading under ``out/results`` and ``out/logs``; return its record."""
     record = {
         "student": submission.student,
-        "status": outcome_status,
-        "reason": reason,
-        "flags": flags,
-        "notes": notes,
-        "duration": duration,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "flags": outcome.flags,
+        "notes": outcome.notes,
+        "duration": outcome.duration,
+        "isolated": isolated,
         "source_hash": source_hash,
         "edited_files": verify_submission(submission.root),
         "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "result": result.to_dict(),
+        "result": outcome.result.to_dict(),
     }
     write_json(out / "results" / f"{submission.student}.json", record)
-    write_atomic(out / "logs" / f"{submission.student}.log", log)
+    write_atomic(out / "logs" / f"{submission.student}.log", outcome.log)
     return record
+
+
+def grade_one(submission: Submission, template: Path, expected: GradeResult, limits: Limits,
+              out: Path, source_hash: str, private: tuple[Path, ...] = ()) -> dict:
+    """Grade one submission and store its record under ``out/results``."""
+    if not submission.assignments.is_dir():
+        return store(submission, out, source_hash, missing_assignments(expected), None)
+    outcome = grade_submission(template, submission.assignments, expected, limits,
+                               private=(*private, out.resolve()))
+    return store(submission, out, source_hash, outcome, outcome.isolated)
+
+
+def _report(number: int, total: int, record: dict) -> None:
+    earned = record["result"]["totals"]["overall"]["earned"]
+    status = record["status"]
+    extra = "" if status == OK else f" [{status}: " + (
+        record["reason"] or "; ".join(record["flags"]))[:100] + "]"
+    _progress(number, total, f"{record['student']}: {earned:g} "
+              f"({record['duration']:.0f} s){extra}")
+
+
+def _grade_locally(todo: list, template: Path, expected: GradeResult, limits: Limits,
+                   out: Path, jobs: int, private: tuple[Path, ...]) -> int:
+    limits.threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    if limits.isolate is None:
+        limits.isolate = bwrap_usable()
+    print(describe(limits.isolate), file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_one, s, template, expected, limits, out, h, private): s
+                   for s, h in todo}
+        for number, future in enumerate(as_completed(futures), start=1):
+            _report(number, len(todo), future.result())
+    return 0
+
+
+def _grade_on_cluster(scheduler: str, todo: list, template: Path, expected: GradeResult,
+                      limits: Limits, out: Path) -> int:
+    """Grade on Dask workers; only finished gradings are stored. Return the exit code."""
+    from . import cluster  # imports dask: only with --scheduler
+
+    counter = {"done": 0, "failed": 0, "not_isolated": 0}
+    remote = []
+    for submission, source_hash in todo:
+        if submission.assignments.is_dir():
+            remote.append((submission, source_hash))
+            continue
+        counter["done"] += 1
+        _report(counter["done"], len(todo), store(submission, out, source_hash,
+                                                  missing_assignments(expected), None))
+
+    def done(submission, source_hash, outcome):
+        counter["done"] += 1
+        if not outcome.isolated:
+            if not counter["not_isolated"]:
+                print(describe(False).replace("submissions are", "submissions on some worker "
+                                              "are"), file=sys.stderr)
+            counter["not_isolated"] += 1
+        _report(counter["done"], len(todo), store(submission, out, source_hash, outcome,
+                                                  outcome.isolated))
+
+    def failed(submission, error):
+        counter["failed"] += 1
+        print(f"error: {submission.student} was not graded ({type(error).__name__}: {error}); "
+              "run the same command again to grade it", file=sys.stderr)
+
+    cluster.grade_on_cluster(scheduler, remote, template, expected, limits, done, failed)
+    return 1 if counter["failed"] else 0
 
 
 def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Path | None = None,
               force: bool = False, limits: Limits | None = None,
-              source_root: Path = REPO_ROOT) -> int:
-    """Grade every submission, then write the outputs; return the exit code."""
+              source_root: Path = REPO_ROOT, scheduler: str | None = None) -> int:
+    """Grade every submission, then write the outputs; return the exit code.
+
+    With ``scheduler`` (a Dask scheduler's address) the gradings run on its
+    workers (see :mod:`grader.cluster`); otherwise ``jobs`` at a time here.
+    """
     limits = limits or Limits()
     out = Path(out)
     submissions = find_submissions(Path(submissions_dir))
     reviews = load_reviews(reviews_path) if reviews_path else None
     out.mkdir(parents=True, exist_ok=True)
     current = checks_hash(Path(source_root) / "grader" / "checks")
+    code = 0
     todo = []
     for submission in submissions:
         source = tree_hash(submission.assignments)
@@ -363,19 +445,12 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
         try:
             template = build_template(Path(source_root), staging / "harness")
             expected = expected_checks(template)
-            limits.threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(grade_one, s, template, expected, limits, out, h): s
-                           for s, h in todo}
-                for number, future in enumerate(as_completed(futures), start=1):
-                    record = future.result()
-                    total = record["result"]["totals"]["overall"]["earned"]
-                    status = record["status"]
-                    extra = "" if status == OK else f" [{status}: " + (
-                        record["reason"] or "; ".join(record["flags"]))[:100] + "]"
-                    _progress(number, len(todo), f"{record['student']}: {total:g} "
-                              f"({record['duration']:.0f} s){extra}")
+            if scheduler:
+                code = _grade_on_cluster(scheduler, todo, template, expected, limits, out)
+            else:
+                private = (Path(submissions_dir).resolve(),)
+                code = _grade_locally(todo, template, expected, limits, out, jobs, private)
             print(f"graded {len(todo)} in {time.monotonic() - started:.0f} s",
                   file=sys.stderr)
         finally:
@@ -385,4 +460,4 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
         print(f"warning: {warning}", file=sys.stderr)
     print(summary_table(rows))
     print(f"\nwrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'scores.png'}")
-    return 0
+    return code

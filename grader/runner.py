@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import procs
 from .results import NOT_RUN, GradeResult
 from .seam import REPO_ROOT
 
@@ -49,16 +48,9 @@ def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout
     json_path.unlink(missing_ok=True)
     child_env = {k: v for k, v in (env or os.environ).items() if k not in PARENT_ONLY}
     command = pytest_command(impl, json_path, extra_args, checks)
-    proc = subprocess.Popen(command, cwd=cwd, env=child_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace",
-                            start_new_session=True, preexec_fn=preexec_fn)
-    note = ""
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        output, _ = proc.communicate()
-        note = f"the grading run was stopped after {timeout:g} s"
+    proc = procs.start(command, cwd=cwd, env=child_env, text=True, preexec_fn=preexec_fn)
+    output, timed_out = procs.communicate(proc, timeout)
+    note = f"the grading run was stopped after {timeout:g} s" if timed_out else ""
     if echo:
         print(output, end="")
     result = _read_result(json_path)
@@ -74,13 +66,6 @@ def grade_in_subprocess(impl: str | Path, json_path: Path | None = None, timeout
     return result, output
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
 def _read_result(path: Path) -> GradeResult | None:
     try:
         return GradeResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
@@ -91,8 +76,8 @@ def _read_result(path: Path) -> GradeResult | None:
 def _empty_result(impl, cwd: Path, env: dict, checks: str) -> GradeResult:
     """Every check at zero: what a run that never reached its checks earns."""
     path = Path(tempfile.mkdtemp(prefix="grade-collect-")) / "result.json"
-    subprocess.run(pytest_command(impl, path, ["--collect-only"], checks), cwd=cwd, env=env,
-                   capture_output=True, timeout=300)
+    procs.run(pytest_command(impl, path, ["--collect-only"], checks), cwd=cwd, env=env,
+              timeout=300)
     result = _read_result(path) or GradeResult(impl=str(impl))
     result.complete = False
     return result
@@ -102,7 +87,7 @@ def _exit_reason(code: int | None, output: str) -> str:
     if code is None:
         return "the grading run did not finish"
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
+        name = procs.signal_name(code)
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         return f"the grading run was killed by {name}{hint}"
     if code in (0, 1):

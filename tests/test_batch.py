@@ -27,6 +27,7 @@ from adversarial.fakekit import (
 from grader import sandbox
 from grader.batch import BatchError, apply_reviews, find_submissions, load_reviews, tree_hash
 from grader.results import CheckResult, GradeResult
+from grader.sandbox import isolation, supervisor
 
 # Grading a whole class takes a minute or two on a busy machine.
 pytestmark = pytest.mark.timeout(900)
@@ -45,7 +46,13 @@ EXPECTED_STATUS = {
     "sys_exit_at_import": "ok",
     "memory_hog": "ok",
     "socket_connect": "ok",
+    "read_instructor_home": "tampered",
+    "copy_classmates": "ok",
 }
+# Cases that only a bubblewrap sandbox contains: without it they would really
+# reach other submissions, so they are graded only where bwrap works.
+NEEDS_BWRAP = {"copy_classmates"}
+BWRAP = isolation.bwrap_usable()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +69,9 @@ def graded(kit, tmp_path_factory):
     make_submission(subs, "reference", done=True)
     make_submission(subs, "stub")
     for name in adversarial_names():
-        make_submission(subs, name, HERE / name)
+        if BWRAP or name not in NEEDS_BWRAP:
+            make_submission(subs, name, HERE / name)
+    before = {path.name: tree_hash(path / "assignments") for path in subs.iterdir()}
     (subs / "no_assignments").mkdir()
     (subs / "no_assignments" / "README.md").write_text("forgot to push\n")
     out = base / "out"
@@ -71,7 +80,7 @@ def graded(kit, tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(out / "gradebook.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
-    return {"subs": subs, "out": out, "rows": rows, "proc": proc, "kit": kit}
+    return {"subs": subs, "out": out, "rows": rows, "proc": proc, "kit": kit, "before": before}
 
 
 def test_every_adversarial_case_is_covered():
@@ -80,6 +89,8 @@ def test_every_adversarial_case_is_covered():
 
 def test_every_row_is_present(graded):
     names = {"reference", "stub", "no_assignments", *adversarial_names()}
+    if not BWRAP:
+        names -= NEEDS_BWRAP
     assert set(graded["rows"]) == names
     for name in names:
         assert (graded["out"] / "feedback" / f"{name}.md").exists()
@@ -100,6 +111,8 @@ def test_reference_and_stub_score_what_they_earn(graded):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
 def test_adversarial_submission_earns_no_more_than_honest_work(graded, name):
+    if name in NEEDS_BWRAP and not BWRAP:
+        pytest.skip("bubblewrap is not usable here")
     row, stub = graded["rows"][name], graded["rows"]["stub"]
     assert float(row["total"]) <= float(stub["total"]), row
     assert float(row["technical"]) <= float(stub["technical"]), row
@@ -128,6 +141,28 @@ def test_reasons_are_reported(graded):
     assert "edited grader files (ignored): conftest.py, grader/plugin.py" \
         in rows["edited_grader"]["note"]
     assert int(rows["edited_grader"]["edited_files"]) >= 2  # plugin.py and conftest.py
+
+
+@pytest.mark.skipif(not BWRAP, reason="bubblewrap is not usable here")
+def test_each_submission_is_isolated(graded):
+    """Inside bubblewrap a submission finds no classmate and none of your files."""
+    rows, subs, proc = graded["rows"], graded["subs"], graded["proc"]
+    assert proc.stderr.count("isolation: each submission is graded in its own bubblewrap") == 1
+    assert "NOT isolated" not in proc.stderr
+    for path in subs.iterdir():  # nobody's files changed, the saboteur's own excepted
+        if path.name in graded["before"] and path.name != "copy_classmates":
+            assert tree_hash(path / "assignments") == graded["before"][path.name], path.name
+    assert float(rows["copy_classmates"]["total"]) == STUB_SCORE  # found no DONE.txt to copy
+    assert float(rows["reference"]["total"]) == REFERENCE_SCORE  # and broke nobody's utils.py
+    assert not any("not isolated" in row["note"] for row in rows.values())
+    record = json.loads((graded["out"] / "results" / "stub.json").read_text())
+    assert record["isolated"] is True
+
+
+def test_reading_your_home_is_flagged(graded):
+    note = graded["rows"]["read_instructor_home"]["note"]
+    assert "tried to read outside its sandbox" in note
+    assert note.count("tried to read") <= 3
 
 
 def test_forged_files_do_not_leak_into_the_outputs(graded):
@@ -181,24 +216,34 @@ def test_resume_reviews_and_regrade_on_change(graded, tmp_path):
 
 
 def test_force_and_no_namespaces(kit, tmp_path):
-    """Without namespaces (the fallback) the socket guard alone still blocks the network."""
+    """Without bwrap and namespaces (the fallback) the batch says so loudly; guards still work.
+
+    The socket guard alone still blocks the network; reading your home is still flagged.
+    """
     subs = tmp_path / "subs"
     subs.mkdir()
     make_submission(subs, "socket_connect", HERE / "socket_connect")
+    make_submission(subs, "read_instructor_home", HERE / "read_instructor_home")
     out = tmp_path / "out"
-    env = {**os.environ, "GRADER_NAMESPACES": "0"}
+    env = {**os.environ, "GRADER_NAMESPACES": "0", "GRADER_BWRAP": "0"}
     proc = grader_cli(kit, "batch", str(subs), "--out", str(out), *LIMITS, env=env)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("WARNING: submissions are NOT isolated") == 1
     assert "network blocked" in (out / "feedback" / "socket_connect.md").read_text()
+    with open(out / "gradebook.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert "not isolated: graded without bubblewrap" in rows["socket_connect"]["note"]
+    assert rows["read_instructor_home"]["status"] == "tampered"
+    assert "tried to read outside its sandbox" in rows["read_instructor_home"]["note"]
     proc = grader_cli(kit, "batch", str(subs), "--out", str(out), "--force", *LIMITS, env=env)
-    assert "1 to grade" in proc.stderr
+    assert "2 to grade" in proc.stderr
 
 
 # ------------------------------------------------------------------ units
 def test_stream_rejects_unsigned_and_reordered_records():
     key = b"k" * 32
     read, write = os.pipe()
-    stream = sandbox._Stream(write, key)
+    stream = sandbox.Stream(write, key)
     stream.send("check", {"id": "a"})
     stream.send("final", {})
     os.write(write, b'{"seq":3,"kind":"final","data":{}}\t00\n')
@@ -221,18 +266,18 @@ def _check(**kw):
 def test_points_need_a_passed_pytest_outcome():
     passed = {"setup": "passed", "call": "passed", "teardown": "passed"}
     check = _check()
-    assert sandbox._take_check(check, {"check": {"points": 2.0, "max_points": 2.0,
+    assert supervisor._take_check(check, {"check": {"points": 2.0, "max_points": 2.0,
                                                  "status": "passed"}, "outcomes": passed}) == []
     assert check.points == 2.0
     check = _check()
-    flags = sandbox._take_check(check, {"check": {"points": 2.0, "max_points": 2.0},
+    flags = supervisor._take_check(check, {"check": {"points": 2.0, "max_points": 2.0},
                                         "outcomes": {**passed, "call": "failed"}})
     assert flags and check.points == 0
     check = _check()
-    assert sandbox._take_check(check, {"check": {"points": 9.0, "max_points": 9.0},
+    assert supervisor._take_check(check, {"check": {"points": 9.0, "max_points": 9.0},
                                        "outcomes": passed})
     check = _check(review=True)
-    assert sandbox._take_check(check, {"check": {"points": 1.0, "max_points": 2.0},
+    assert supervisor._take_check(check, {"check": {"points": 1.0, "max_points": 2.0},
                                        "outcomes": passed})
 
 

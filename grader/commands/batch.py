@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
                         help="per-check time limit (default: the kit's own)")
     parser.add_argument("--restarts", type=int, default=2,
                         help="times a crashed run resumes after the check that crashed it")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on the workers of this Dask scheduler (tcp://HOST:8786); "
+                             "needs pip install -e \".[cluster]\" (see docs/INSTRUCTORS.md)")
 
 
 def run(args) -> int:
@@ -40,9 +43,13 @@ def run(args) -> int:
                     check_timeout=args.check_timeout, restarts=max(0, args.restarts))
     try:
         return run_batch(args.submissions, args.out, jobs=args.jobs, reviews_path=args.reviews,
-                         force=args.force, limits=limits)
+                         force=args.force, limits=limits, scheduler=args.scheduler)
     except BatchError as exc:
         print(f"batch: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"batch: --scheduler needs Dask: pip install -e \".[cluster]\" ({exc})",
+              file=sys.stderr)
         return 2
     except RuntimeError as exc:
         print(f"batch: {exc}", file=sys.stderr)

@@ -1,0 +1,142 @@
+"""Grade a batch on Dask distributed workers (``grader batch ... --scheduler tcp://HOST:8786``).
+
+How a submission reaches a worker: **shipped archives**. The batch packs the
+instructor's harness once (``grader/``, ``data/``, ``fixtures/``, the
+configuration: a few MiB) and sends it to every worker; each task carries one
+student's ``assignments/`` as a small gzipped tar. No shared file system is
+needed, and a worker never sees more than the one submission it grades. The
+worker unpacks both into a private temporary folder and grades there exactly
+as ``-j N`` does on one machine (:func:`grader.sandbox.grade_submission`:
+bubblewrap where it works, the same limits, the signed stream).
+
+Only the batch process writes ``OUT``: a result is stored when its task has
+finished, so a worker that dies mid-grade leaves nothing behind. Dask runs the
+task again on another worker; if it kills workers every time (the scheduler's
+``allowed-failures``, 3 by default), the submission is left ungraded, reported,
+and graded by the next run of the same command (the batch is resumable).
+
+Each worker needs the kit's Python environment (``pip install -e ".[cluster]"``
+in the same versions); its checks come from the shipped harness.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import sys
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+
+from .results import GradeResult
+from .sandbox import Limits, Outcome, grade_submission
+
+SKIP = ("__pycache__", ".pytest_cache", ".git")
+
+
+def pack(directory: Path) -> bytes:
+    """A gzipped tar of ``directory``'s regular files (no links, no caches)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(Path(directory).rglob("*")):
+            relative = path.relative_to(directory)
+            if any(part in SKIP for part in relative.parts) or path.suffix == ".pyc":
+                continue
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                continue
+            archive.add(path, arcname=str(relative), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, dest: Path) -> Path:
+    """Extract an archive made by :func:`pack` into ``dest`` (nothing may land outside it)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        archive.extractall(dest, filter="data")
+    return dest
+
+
+def grade_remote(student: str, assignments: bytes, harness: bytes, expected: dict,
+                 limits: dict) -> dict:
+    """Run on a worker: unpack the harness and the submission, grade, return the outcome."""
+    limits = Limits(**limits)
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        threads = 1
+    limits.threads = max(1, (os.cpu_count() or 1) // max(1, threads))
+    work = Path(tempfile.mkdtemp(prefix="grader-remote-"))
+    try:
+        template = unpack(harness, work / "harness")
+        folder = unpack(assignments, work / "submissions" / student / "assignments")
+        outcome = grade_submission(template, folder, GradeResult.from_dict(expected), limits)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    record = asdict(outcome)
+    record["result"] = outcome.result.to_dict()
+    return record
+
+
+def outcome_from(record: dict) -> Outcome:
+    """The :class:`Outcome` a worker sent back."""
+    return Outcome(**{**record, "result": GradeResult.from_dict(record["result"])})
+
+
+def reachable(scheduler: str) -> None:
+    """Fail fast, with a clear message, when nothing listens at a ``tcp://HOST:PORT`` address."""
+    match = re.fullmatch(r"tcp://\[?([^\]]+?)\]?:(\d+)", scheduler.strip())
+    if not match:
+        return  # another protocol (tls://, ucx://): Dask itself says what is wrong
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=10).close()
+    except OSError as exc:
+        raise RuntimeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler "
+                           f"({exc.strerror or exc})") from None
+
+
+def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: GradeResult,
+                     limits: Limits, done: Callable, failed: Callable) -> int:
+    """Send each ``(submission, source_hash)`` of ``todo`` to the Dask cluster at ``scheduler``.
+
+    ``done(submission, source_hash, outcome)`` runs here, in the batch process,
+    as each result arrives; ``failed(submission, error)`` when Dask gave up on one.
+    Return the number of workers.
+    """
+    from distributed import Client, as_completed
+
+    reachable(scheduler)
+    try:
+        client = Client(scheduler, timeout="30s")
+    except OSError as exc:
+        raise RuntimeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler "
+                           f"({exc})") from None
+    with client:
+        workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        print(f"Dask scheduler {scheduler}: {workers} worker(s); submissions are shipped "
+              "as archives", file=sys.stderr)
+        harness = client.scatter(pack(template), broadcast=True)
+        settings = asdict(limits)
+        futures = {}
+        for submission, source_hash in todo:
+            key = f"grade-{submission.student}-{uuid.uuid4().hex[:8]}"
+            future = client.submit(grade_remote, submission.student,
+                                   pack(submission.assignments), harness, expected.to_dict(),
+                                   settings, key=key, pure=False)
+            futures[future] = (submission, source_hash)
+        for future in as_completed(futures):
+            submission, source_hash = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and the like: not graded
+                failed(submission, exc)
+                continue
+            done(submission, source_hash, outcome_from(record))
+    return workers

