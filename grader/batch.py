@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import manifest, reports, rubric
 from .results import PARTIAL, PASSED, REVIEW, GradeResult, checks_hash, write_atomic, write_json
+from .threads import share
 from .sandbox import FAILED_RUN, OK, Limits, build_template, expected_checks, grade_submission
 from .seam import REPO_ROOT
 
@@ -363,7 +364,7 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
         try:
             template = build_template(Path(source_root), staging / "harness")
             expected = expected_checks(template)
-            limits.threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+            limits.threads = share(jobs)
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 futures = {pool.submit(grade_one, s, template, expected, limits, out, h): s

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from . import reports, rubric
+from .experiments import ExperimentFailed, Experiments
 from .results import (
     ERROR,
     FAILED,
@@ -48,6 +49,7 @@ from .results import (
     write_json,
 )
 from .seam import Impl, ImplImportError
+from .threads import configure as configure_threads
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -56,6 +58,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-cache-")  # fresh every run
+configure_threads()  # one thread, before any check imports torch (see grader.threads)
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -106,6 +109,12 @@ def pytest_configure(config):
 def impl(request) -> Impl:
     """The implementation under test (see grader.seam)."""
     return request.config._grader.impl
+
+
+@pytest.fixture(scope="session")
+def experiments(request) -> Experiments:
+    """The student's slow experiments, each run once per grading run (see grader.experiments)."""
+    return request.config._grader.experiments
 
 
 @pytest.fixture
@@ -202,6 +211,7 @@ class _GradingSession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.result = GradeResult(impl=self.impl.name)
+        self.experiments = Experiments(self.impl, lambda: {c.name for c in self.result.checks})
         self.checks_dir = (Path(str(config.rootpath)) / config.getini("grader_checks")).resolve()
         self.by_id: dict[str, CheckResult] = {}
         self.by_name: dict[str, list[str]] = {}
@@ -321,6 +331,7 @@ class _GradingSession:
         if "torch" in sys.modules:
             sys.modules["torch"].manual_seed(SEED)
         self.guard.attempts = []
+        self.experiments.current = item.name
         if check is None:
             return
         if check.review:
@@ -442,6 +453,12 @@ def explain_failure(excinfo, impl: Impl, network_attempts: list[str]) -> tuple[s
     exc = excinfo.value
     if isinstance(exc, ImplImportError):
         return str(exc), ""
+    if isinstance(exc, ExperimentFailed):  # the failure of a student's experiment function
+        summary, detail = explain_failure(pytest.ExceptionInfo.from_exception(exc.error), impl,
+                                          network_attempts)
+        if summary.startswith("could not import"):
+            return summary, detail
+        return f"{exc.function}() failed: {summary}", detail
     student_frames = _student_frames(excinfo, impl)
     where = ""
     if student_frames:

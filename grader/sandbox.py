@@ -68,6 +68,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .results import ERROR, NOT_RUN, PASSED, CheckResult, GradeResult
+from .threads import child_env
 
 # What the harness copy holds: the instructor's, never the student's.
 HARNESS_ITEMS = ("grader", "data", "fixtures", "conftest.py", "pyproject.toml")
@@ -355,7 +356,7 @@ class Limits:
     cpu_s: float | None = None      # CPU seconds (default: 2 x timeout)
     memory_mb: float | None = 6144  # address space of the grading process
     check_timeout: float | None = None  # per-check timeout (pytest-timeout), None: the kit's
-    threads: int = 1                # OMP/MKL threads of the child
+    threads: int = 1                # OMP/MKL/BLAS threads of the child (grader.threads)
     restarts: int = 2               # how often a crashed run resumes after the culprit
 
 
@@ -448,8 +449,7 @@ def _child_env(work: Path, threads: int) -> dict:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
+        **child_env(threads),
         "HF_HUB_OFFLINE": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
