@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import shutil
 import statistics
@@ -38,9 +37,9 @@ from pathlib import Path
 
 from . import manifest, reports, rubric
 from .results import PARTIAL, PASSED, REVIEW, GradeResult, checks_hash, write_atomic, write_json
-from .threads import share
 from .sandbox import FAILED_RUN, OK, Limits, build_template, expected_checks, grade_submission
 from .seam import REPO_ROOT
+from .threads import share
 
 GRADEBOOK_FIELDS = [
     "student", "status", "total", "max", "automatic", "review",

@@ -143,7 +143,7 @@ def test_markdown_tables():
 
 def test_experiment_runs_once_and_charges_its_failure_once(tmp_path):
     """A stub's NotImplementedError fails the owner check; the others skip; it runs once."""
-    from grader.experiments import Experiments, ExperimentFailed
+    from grader.experiments import ExperimentFailed, Experiments
     from grader.seam import Impl
 
     (tmp_path / "__init__.py").write_text("")
@@ -165,7 +165,7 @@ def test_experiment_runs_once_and_charges_its_failure_once(tmp_path):
 
 
 def test_experiment_without_its_owner_charges_the_first_check(tmp_path):
-    from grader.experiments import Experiments, ExperimentFailed
+    from grader.experiments import ExperimentFailed, Experiments
     from grader.seam import Impl
 
     (tmp_path / "__init__.py").write_text("")

@@ -14,7 +14,6 @@ import sys
 import pytest
 
 from grader import threads
-
 from tests.gradelib import ROOT
 
 pytestmark = pytest.mark.timeout(600)
@@ -22,17 +21,18 @@ pytestmark = pytest.mark.timeout(600)
 HEAVY = ("torch", "transformers", "peft", "dspy", "litellm", "openai")
 
 # Runs pytest in-process in a fresh interpreter, then reports what it imported.
-PROBE = """
+PROBE = f"""
 import json, os, sys, pytest
+HEAVY, VARS = {HEAVY!r}, {threads.THREAD_VARS!r}
 code = pytest.main(sys.argv[1:])
 torch = sys.modules.get("torch")
-print("PROBE " + json.dumps({
+print("PROBE " + json.dumps({{
     "code": int(code),
-    "modules": sorted(m for m in %r if m in sys.modules),
+    "modules": sorted(m for m in HEAVY if m in sys.modules),
     "torch_threads": torch.get_num_threads() if torch else None,
-    "env": {k: os.environ.get(k) for k in %r},
-}))
-""" % (HEAVY, threads.THREAD_VARS)
+    "env": {{k: os.environ.get(k) for k in VARS}},
+}}))
+"""
 
 
 def probe(*args: str, env: dict | None = None) -> dict:
