@@ -13,8 +13,9 @@ environment variables before any library reads them:
 - ``python -m grader batch -j N``: each sandboxed child gets
   :func:`child_env` of :func:`share` ``(N)``, the usable cores divided among
   the N jobs (and never more than the tiny model can use);
-- the reference command-line tools train real models: :func:`configure` with
-  :func:`usable_cores` lets them use every core this process may run on.
+- the reference command line (``python -m reference.huggingface_lora``) uses one
+  thread for the tiny model and torch's default (a thread per core) for a real
+  one; being the students' textbook code, it does not import the grader.
 
 A value the user set explicitly (``OMP_NUM_THREADS=4 pytest``) is kept.
 """
