@@ -14,6 +14,10 @@ A graded check is any test carrying the ``rubric`` marker::
   did not pass, so one mistake is not charged twice;
 - ``review=True`` marks points that only a person can judge: they are shown as
   "awaiting review" until an instructor's ``--reviews`` file fills them.
+- the ``experiments`` fixture gives the figures of the student's slow experiments,
+  each run once per grading run (see :mod:`grader.experiments`).
+
+Grading uses one thread (see :mod:`grader.threads`), set when this module loads.
 
 All reports come from one :class:`~grader.results.GradeResult`.
 """
