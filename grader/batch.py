@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import shutil
 import statistics
@@ -49,6 +48,7 @@ from .sandbox import (
 )
 from .sandbox.isolation import NOT_ISOLATED_NOTE, bwrap_usable, describe
 from .seam import REPO_ROOT
+from .threads import share
 
 GRADEBOOK_FIELDS = [
     "student", "status", "total", "max", "automatic", "review",
@@ -371,7 +371,7 @@ def _report(number: int, total: int, record: dict) -> None:
 
 def _grade_locally(todo: list, template: Path, expected: GradeResult, limits: Limits,
                    out: Path, jobs: int, private: tuple[Path, ...]) -> int:
-    limits.threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    limits.threads = share(jobs)
     if limits.isolate is None:
         limits.isolate = bwrap_usable()
     print(describe(limits.isolate), file=sys.stderr)

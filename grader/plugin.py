@@ -14,6 +14,10 @@ A graded check is any test carrying the ``rubric`` marker::
   did not pass, so one mistake is not charged twice;
 - ``review=True`` marks points that only a person can judge: they are shown as
   "awaiting review" until an instructor's ``--reviews`` file fills them.
+- the ``experiments`` fixture gives the figures of the student's slow experiments,
+  each run once per grading run (see :mod:`grader.experiments`).
+
+Grading uses one thread (see :mod:`grader.threads`), set when this module loads.
 
 All reports come from one :class:`~grader.results.GradeResult`.
 """
@@ -33,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from . import reports, rubric
+from .experiments import ExperimentFailed, Experiments
 from .results import (
     ERROR,
     FAILED,
@@ -49,9 +54,11 @@ from .results import (
 )
 from .seam import Impl, ImplImportError
 from .settings import hermetic_env
+from .threads import configure as configure_threads
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
 os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
+configure_threads()  # one thread, before any check imports torch (see grader.threads)
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -102,6 +109,12 @@ def pytest_configure(config):
 def impl(request) -> Impl:
     """The implementation under test (see grader.seam)."""
     return request.config._grader.impl
+
+
+@pytest.fixture(scope="session")
+def experiments(request) -> Experiments:
+    """The student's slow experiments, each run once per grading run (see grader.experiments)."""
+    return request.config._grader.experiments
 
 
 @pytest.fixture
@@ -198,6 +211,7 @@ class _GradingSession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.result = GradeResult(impl=self.impl.name)
+        self.experiments = Experiments(self.impl, lambda: {c.name for c in self.result.checks})
         self.checks_dir = (Path(str(config.rootpath)) / config.getini("grader_checks")).resolve()
         self.by_id: dict[str, CheckResult] = {}
         self.by_name: dict[str, list[str]] = {}
@@ -320,6 +334,7 @@ class _GradingSession:
         if "torch" in sys.modules:
             sys.modules["torch"].manual_seed(SEED)
         self.guard.attempts = []
+        self.experiments.current = item.name
         if check is None:
             return
         if check.review:
@@ -441,6 +456,12 @@ def explain_failure(excinfo, impl: Impl, network_attempts: list[str]) -> tuple[s
     exc = excinfo.value
     if isinstance(exc, ImplImportError):
         return str(exc), ""
+    if isinstance(exc, ExperimentFailed):  # the failure of a student's experiment function
+        summary, detail = explain_failure(pytest.ExceptionInfo.from_exception(exc.error), impl,
+                                          network_attempts)
+        if summary.startswith("could not import"):
+            return summary, detail
+        return f"{exc.function}() failed: {summary}", detail
     student_frames = _student_frames(excinfo, impl)
     where = ""
     if student_frames:

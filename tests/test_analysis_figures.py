@@ -141,16 +141,68 @@ def test_markdown_tables():
     assert [fig.approach_of(c) for c in tables[0][0]] == [None, "dspy", "openai", "lora"]
 
 
-def test_recompute_remembers_a_failure(tmp_path):
-    """A stub's NotImplementedError is raised again for every check, not re-run."""
+def test_experiment_runs_once_and_charges_its_failure_once(tmp_path):
+    """A stub's NotImplementedError fails the owner check; the others skip; it runs once."""
+    from grader.experiments import ExperimentFailed, Experiments
+    from grader.seam import Impl
+
     (tmp_path / "__init__.py").write_text("")
     (tmp_path / "enhancement.py").write_text(
         "CALLS = []\n\ndef run_enhancement():\n    CALLS.append(1)\n"
         "    raise NotImplementedError('TODO')\n")
+    impl = Impl(str(tmp_path))
+    owner = "test_enhancement_rerun_matches"
+    experiments = Experiments(impl, lambda: {owner, "test_other"})
+    experiments.current = "test_other"  # asks first: skipped, the owner is charged
+    with pytest.raises(pytest.skip.Exception, match=f"enhancement.run_enhancement.*see {owner}"):
+        experiments.result("enhancement")
+    experiments.current = owner
+    with pytest.raises(ExperimentFailed) as failed:
+        experiments.result("enhancement")
+    assert failed.value.function == "enhancement.run_enhancement"
+    assert isinstance(failed.value.error, NotImplementedError)
+    assert impl.module("enhancement").CALLS == [1]
+
+
+def test_experiment_without_its_owner_charges_the_first_check(tmp_path):
+    from grader.experiments import ExperimentFailed, Experiments
     from grader.seam import Impl
 
-    impl = Impl(str(tmp_path))
-    for _ in range(2):
-        with pytest.raises(NotImplementedError):
-            fig.recompute_enhancement(impl)
-    assert impl.module("enhancement").CALLS == [1]
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "enhancement.py").write_text("def run_enhancement():\n    return None\n")
+    experiments = Experiments(Impl(str(tmp_path)), lambda: {"test_a", "test_b"})
+    experiments.current = "test_a"
+    with pytest.raises(ExperimentFailed, match="run_enhancement"):
+        experiments.result("enhancement")
+    experiments.current = "test_b"
+    with pytest.raises(pytest.skip.Exception, match="see test_a"):
+        experiments.result("enhancement")
+
+
+def test_instrument_wraps_the_single_run(tmp_path):
+    from grader import experiments as exp
+    from grader.seam import Impl
+
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "enhancement.py").write_text(
+        "import json\nCALLS = []\n\ndef run_enhancement():\n    CALLS.append(1)\n"
+        "    return {'metric': 'm', 'baseline': 0.1, 'result': 0.2}\n")
+    seen = []
+
+    @exp.instrument("enhancement")
+    def watch():
+        box = {"inside": None}
+        seen.append("enter")
+        yield box
+        box["inside"] = True
+        seen.append("exit")
+
+    try:
+        experiments = exp.Experiments(Impl(str(tmp_path)))
+        first = experiments.result("enhancement")
+        assert experiments.result("enhancement") is first
+        assert seen == ["enter", "exit"]
+        assert experiments.observed("enhancement", "watch") == {"inside": True}
+    finally:
+        exp._INSTRUMENTS["enhancement"][:] = [
+            e for e in exp._INSTRUMENTS["enhancement"] if e[0] != "watch"]

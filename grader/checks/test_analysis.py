@@ -93,23 +93,23 @@ def test_dspy_questions_answered(impl, credit):
 
 @pytest.mark.timeout(300)
 @pytest.mark.rubric("analysis", "dspy", points=2.5)
-def test_dspy_metric_figures_match_code(impl, credit):
+def test_dspy_metric_figures_match_code(impl, experiments, credit):
     """The DSPy metric before and after optimization in your figures block must be what your
     dspy_example.run_experiment() computes (within 0.02). Run it and copy its numbers:
     python -m assignments.dspy_example"""
     keys = ("metric_before", "metric_after")
     figures = reported(impl, "dspy", keys)
-    grade_figures(credit, figures, "dspy", fig.recompute_dspy(impl), keys)
+    grade_figures(credit, figures, "dspy", experiments.result("dspy"), keys)
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.rubric("analysis", "dspy", points=2)
-def test_dspy_call_figures_match_code(impl, credit):
+def test_dspy_call_figures_match_code(impl, experiments, credit):
     """The number of LM calls and of train/dev examples in your figures block must be what your
     dspy_example.run_experiment() reports. Run it and copy its numbers."""
     keys = ("train_examples", "dev_examples", "lm_calls")
     figures = reported(impl, "dspy", keys)
-    grade_figures(credit, figures, "dspy", fig.recompute_dspy(impl), keys)
+    grade_figures(credit, figures, "dspy", experiments.result("dspy"), keys)
 
 
 @pytest.mark.rubric("analysis", "dspy", points=2, review=True)
@@ -164,24 +164,24 @@ def test_lora_questions_answered(impl, credit):
 
 @pytest.mark.timeout(180)
 @pytest.mark.rubric("analysis", "lora", points=1.5)
-def test_lora_parameter_figures_match_code(impl, credit):
+def test_lora_parameter_figures_match_code(impl, experiments, credit):
     """The trainable and total parameter counts and the trainable share in your figures block
     must be what your huggingface_lora.run_experiment() reports on the tiny model (counts exact).
     Read: https://huggingface.co/docs/peft/conceptual_guides/lora"""
     keys = ("trainable_params", "total_params", "trainable_share")
     figures = reported(impl, "lora", keys)
-    grade_figures(credit, figures, "lora", fig.recompute_lora(impl), keys)
+    grade_figures(credit, figures, "lora", experiments.result("lora"), keys)
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.rubric("analysis", "lora", points=1.5)
-def test_lora_training_figures_match_code(impl, credit):
+def test_lora_training_figures_match_code(impl, experiments, credit):
     """Loss before and after training (within 2 %), the example counts, and a plausible
     seconds-per-step in your figures block must match what your
     huggingface_lora.run_experiment() reports (steps=30, seed=0, the kit's tiny model)."""
     keys = ("train_examples", "eval_examples", "loss_before", "loss_after", "seconds_per_step")
     figures = reported(impl, "lora", keys)
-    grade_figures(credit, figures, "lora", fig.recompute_lora(impl), keys)
+    grade_figures(credit, figures, "lora", experiments.result("lora"), keys)
 
 
 @pytest.mark.rubric("analysis", "lora", points=2, review=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import procs
 from ..results import ERROR, NOT_RUN, PASSED, CheckResult, GradeResult
 from ..settings import hermetic_env
+from ..threads import child_env
 from .isolation import bwrap_prefix, bwrap_usable, namespace_prefix, python_dirs
 from .protocol import parse_stream
 
@@ -42,7 +43,7 @@ class Limits:
     cpu_s: float | None = None      # CPU seconds (default: 2 x timeout)
     memory_mb: float | None = 6144  # address space of the grading process
     check_timeout: float | None = None  # per-check timeout (pytest-timeout), None: the kit's
-    threads: int = 1                # OMP/MKL threads of the child
+    threads: int = 1                # OMP/MKL/BLAS threads of the child (grader.threads)
     restarts: int = 2               # how often a crashed run resumes after the culprit
     isolate: bool | None = None     # bubblewrap sandbox; None: wherever bwrap works
 
@@ -117,8 +118,7 @@ def _child_env(work: Path, threads: int) -> dict:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
+        **child_env(threads),
         **hermetic_env(),
     }
     return env

@@ -1,0 +1,136 @@
+"""Grading speed against its goals, measured side by side in one run.
+
+    python bench/bench_grading.py [--copies 2] [--skip-batch]
+    python bench/bench_grading.py --root OTHER_CHECKOUT --python OTHER_CHECKOUT/.venv/bin/python
+
+Each measurement is a fresh process, run one after the other on the same
+machine, so the ratios compare like with like even when the machine is shared
+(absolute seconds are not comparable between runs on a busy machine):
+
+1. import floor: ``python -c "import torch, transformers, peft, dspy, openai, litellm"``;
+2. full grading of the reference: ``python -m pytest --impl reference -q -p no:cacheprovider``;
+3. the same with one busy-loop process per usable core running beside it;
+4. the OpenAI checks alone: ``python -m pytest grader/checks/test_openai.py --impl reference``;
+5. ``python -m grader batch -j 1`` and ``-j 2`` on the same K copies of the reference
+   (bench/bench_batch.py breaks a single sandboxed grading down further).
+
+Goals: (2) <= 1.5x (1); (3) <= 2x (2); (4) <= 0.5x (1); throughput -j 2 >= 1.8x -j 1.
+The thread variables of the calling shell are removed for the measured commands,
+so the grader's own choice is what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORTS = "import torch, transformers, peft, dspy, openai, litellm"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS",
+               "GRADER_THREADS")
+
+
+def clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1",
+               DSPY_CACHEDIR=tempfile.mkdtemp(prefix="bench-dspy-"))
+    return env
+
+
+def timed(command: list[str], root: Path) -> tuple[float, str]:
+    """Seconds a command takes, and the last line of its output."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=root, env=clean_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    tail = lines[-1] if lines else ""
+    if proc.returncode not in (0, 1):  # pytest exits 1 when a check fails: still a grading
+        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n"
+                         + "\n".join(lines[-20:]))
+    return seconds, tail
+
+
+def busy_loops(count: int) -> list[subprocess.Popen]:
+    """One CPU-bound process per core, as a browser or another job would be."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        proc.kill()
+    for proc in processes:
+        proc.wait()
+
+
+def batch_seconds(python: str, root: Path, copies: int, jobs: int, work: Path) -> float:
+    subs = work / f"subs-j{jobs}"
+    for number in range(copies):
+        shutil.copytree(root / "reference", subs / f"student{number}" / "assignments",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    seconds, _ = timed([python, "-m", "grader", "batch", str(subs), "--out",
+                        str(work / f"out-j{jobs}"), "-j", str(jobs)], root)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to measure")
+    parser.add_argument("--python", default=sys.executable, help="its interpreter")
+    parser.add_argument("--copies", type=int, default=2, help="submissions in the batch")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+    root, python = args.root.resolve(), args.python
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    grade = [python, "-m", "pytest", "--impl", "reference", "-q", "-p", "no:cacheprovider"]
+
+    rows: dict[str, tuple[float, str]] = {}
+    rows["import floor"] = timed([python, "-c", IMPORTS], root)
+    rows["full grading, quiet"] = timed(grade, root)
+    loops = busy_loops(cores)
+    try:
+        rows[f"full grading, {cores} busy loops beside it"] = timed(grade, root)
+    finally:
+        stop(loops)
+    rows["OpenAI checks alone"] = timed(grade + ["grader/checks/test_openai.py"], root)
+    if not args.skip_batch:
+        work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+        try:
+            for jobs in (1, 2):
+                seconds = batch_seconds(python, root, args.copies, jobs, work)
+                rows[f"batch of {args.copies}, -j {jobs}"] = (
+                    seconds, f"{60 * args.copies / seconds:.2f} submissions/min")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\ngrading benchmark: {root} ({cores} usable cores)")
+    print(f"{'measurement':42} {'seconds':>8}  last line")
+    print("-" * 100)
+    for name, (seconds, tail) in rows.items():
+        print(f"{name:42} {seconds:8.1f}  {tail[:48]}")
+    print("-" * 100)
+    floor = rows["import floor"][0]
+    quiet = rows["full grading, quiet"][0]
+    busy = rows[f"full grading, {cores} busy loops beside it"][0]
+    partial = rows["OpenAI checks alone"][0]
+    goals = [("full grading / import floor", quiet / floor, "<=", 1.5),
+             ("busy grading / quiet grading", busy / quiet, "<=", 2.0),
+             ("OpenAI partial / import floor", partial / floor, "<=", 0.5)]
+    if not args.skip_batch:
+        one = rows[f"batch of {args.copies}, -j 1"][0]
+        two = rows[f"batch of {args.copies}, -j 2"][0]
+        goals.append(("batch throughput -j 2 / -j 1", one / two, ">=", 1.8))
+    for name, value, sense, goal in goals:
+        met = value <= goal if sense == "<=" else value >= goal
+        print(f"{name:42} {value:8.2f}  goal {sense} {goal:g}: {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The student's expensive experiments: each runs once per grading run, shared by the checks.
+
+Three student functions train or optimize something and take seconds to
+minutes: ``huggingface_lora.run_experiment`` (LoRA on the tiny model),
+``dspy_example.run_experiment`` (replayed DSPy optimization) and
+``enhancement.run_enhancement``. Several checks need their figures, so the
+grading session keeps one :class:`Experiments` (the ``experiments`` fixture of
+the plugin) and a check asks it::
+
+    def test_lora_training_figures_match_code(impl, experiments, credit):
+        computed = experiments.result("lora")
+
+**Once.** The first check that asks runs the function (with the fixed arguments
+of :mod:`grader.figures`); every later check gets the same dict (do not modify it).
+
+**A failure is charged once.** If the function raises, exits, returns something
+other than a dict, or runs past its check's time limit, the failure is
+remembered and charged to the experiment's *owner* check (:data:`EXPERIMENTS`),
+whose message names the function: ``huggingface_lora.run_experiment() failed:
+ValueError: ...``. Every other check that needs the experiment is skipped, as a
+``depends=`` check is when its prerequisite did not pass: ``needs
+huggingface_lora.run_experiment(), which failed (see test_lora_parameter_...)``.
+When the owner is not part of the run (``-k`` selected other checks) the first
+check that asked is charged instead.
+
+**Instrumentation.** A check that wants to observe the one run (count optimizer
+steps or forward passes, record which model was loaded) registers an
+*instrument* when its module is imported, which is at collection, before any
+experiment can have run::
+
+    @experiments.instrument("enhancement")
+    def optimizer_steps():
+        '''Count optimizer steps while run_enhancement() runs.'''
+        counts = {"steps": 0}
+        ...                      # install hooks
+        try:
+            yield counts         # the value the check reads afterwards
+        finally:
+            ...                  # remove the hooks
+
+The decorated generator becomes a context manager entered around the single
+call (instruments nest in registration order; the student's function runs
+inside all of them). What it yields is kept by name, and the check reads it
+with ``experiments.observed("enhancement", "optimizer_steps")``. Instruments
+must not change what the function computes; one that raises fails the run
+like the function would, so keep them simple.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from . import figures
+from .seam import Impl
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One expensive student function and the check charged when it fails."""
+
+    name: str
+    function: str                   # as the student knows it: "module.function"
+    owner: str                      # the check charged with its failure
+    compute: Callable[[Impl], dict]
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("lora", "huggingface_lora.run_experiment",
+               "test_lora_parameter_figures_match_code", figures.recompute_lora),
+    Experiment("dspy", "dspy_example.run_experiment",
+               "test_dspy_metric_figures_match_code", figures.recompute_dspy),
+    Experiment("enhancement", "enhancement.run_enhancement",
+               "test_enhancement_rerun_matches", figures.recompute_enhancement),
+)}
+
+Instrument = Callable[[], contextlib.AbstractContextManager]
+_INSTRUMENTS: dict[str, list[tuple[str, Instrument]]] = {name: [] for name in EXPERIMENTS}
+
+
+def instrument(name: str):
+    """Decorator: run a generator function as a context manager around experiment ``name``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r} (one of {', '.join(EXPERIMENTS)})")
+
+    def register(function: Callable[[], Iterator]) -> Callable[[], Iterator]:
+        entries = _INSTRUMENTS[name]
+        entries[:] = [(n, f) for n, f in entries if n != function.__name__]  # re-import
+        entries.append((function.__name__, contextlib.contextmanager(function)))
+        return function
+
+    return register
+
+
+class ExperimentFailed(Exception):
+    """A student's experiment function failed; ``error`` is what it raised."""
+
+    def __init__(self, function: str, error: BaseException):
+        super().__init__(f"{function}() failed")
+        self.function = function
+        self.error = error
+
+
+@dataclass
+class Run:
+    """The outcome of one experiment: its figures or its error, and what instruments saw."""
+
+    value: dict | None = None
+    error: BaseException | None = None
+    observed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    first_check: str | None = None
+
+
+class Experiments:
+    """The experiments of one grading run (one implementation)."""
+
+    def __init__(self, impl: Impl, collected: Callable[[], set[str]] = set):
+        self.impl = impl
+        self.collected = collected  # names of the checks in this run
+        self.current: str | None = None  # the check running now (set by the plugin)
+        self.runs: dict[str, Run] = {}
+
+    def run(self, name: str) -> Run:
+        """Run experiment ``name`` unless it already ran; its :class:`Run` either way."""
+        if name not in self.runs:
+            experiment = EXPERIMENTS[name]
+            run = Run(first_check=self.current)
+            start = time.perf_counter()
+            try:
+                with contextlib.ExitStack() as stack:
+                    for key, make in _INSTRUMENTS[name]:
+                        run.observed[key] = stack.enter_context(make())
+                    run.value = experiment.compute(self.impl)
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - student code may raise or exit
+                run.error = exc           # (pytest-timeout's Failed is a BaseException too)
+            run.seconds = time.perf_counter() - start
+            self.runs[name] = run
+        return self.runs[name]
+
+    def charged_check(self, name: str) -> str | None:
+        """The check charged when experiment ``name`` fails."""
+        owner = EXPERIMENTS[name].owner
+        if owner in self.collected():
+            return owner
+        return self.runs[name].first_check if name in self.runs else self.current
+
+    def result(self, name: str) -> dict:
+        """The figures of experiment ``name``, run once.
+
+        On failure: raises :class:`ExperimentFailed` in the charged check and skips any other.
+        """
+        run = self.run(name)
+        if run.error is None:
+            return run.value
+        function = EXPERIMENTS[name].function
+        charged = self.charged_check(name)
+        if charged is None or self.current == charged:
+            raise ExperimentFailed(function, run.error) from run.error
+        import pytest
+
+        pytest.skip(f"needs {function}(), which failed (see {charged})")
+
+    def observed(self, name: str, instrument_name: str):
+        """What instrument ``instrument_name`` yielded during experiment ``name``."""
+        return self.run(name).observed.get(instrument_name)
