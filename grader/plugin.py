@@ -47,7 +47,7 @@ from .results import (
     write_atomic,
     write_json,
 )
-from .seam import Impl, ImplImportError
+from .seam import REPO_ROOT, Impl, ImplImportError
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -56,6 +56,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-cache-")  # fresh every run
+# Code under test finds data/ and fixtures/ through this (its utils.py), wherever it sits.
+os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()
