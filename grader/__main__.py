@@ -17,6 +17,7 @@ COMMANDS = {
     "record": "re-record the API cassettes (simulator or live API)",
     "batch": "grade a folder of student submissions",
     "verify": "list grader files a student repository has changed",
+    "gradescope": "build the Gradescope autograder zip (setup.sh, run_autograder, the kit)",
 }
 
 

@@ -79,9 +79,19 @@ def _status_word(status: str) -> str:
 
 
 def gradescope(result: GradeResult) -> dict:
-    """Gradescope autograder ``results.json``."""
+    """Gradescope autograder ``results.json`` (its published specification).
+
+    Only automatic checks are tests here, and ``score`` is the automatic
+    total: review points belong to a manually graded question on Gradescope
+    (see docs/INSTRUCTORS.md); ``output`` names them apart. It also says why
+    when the run is incomplete. ``output_format`` is ``md`` so the score table
+    renders as a table (the default format collapses the spaces that align the
+    plain-text one).
+    """
     tests = []
     for check in result.checks:
+        if check.review:
+            continue
         text = check.message if check.status != PASSED else ""
         if check.detail and check.status != PASSED:
             text += f"\n\n{check.detail}"
@@ -91,12 +101,24 @@ def gradescope(result: GradeResult) -> dict:
             "max_score": check.max_points,
             "status": "passed" if check.status == PASSED else "failed",
             "output": f"[{_status_word(check.status)}] {text}".strip(),
+            "output_format": "text",
             "visibility": "visible",
         })
     totals = result.totals()
+    lines = []
+    if not result.complete:
+        lines += [f"**Run incomplete:** {result.note or 'it ended early'}; the checks that "
+                  "did not finish earn 0.", ""]
+    lines.append(markdown(result, title="Score table").rstrip())
+    review = totals["review"]
+    if review["max"]:
+        lines += ["", f"Review points ({review['max']:g}) are not part of this autograder "
+                  "score: course staff give them in a separately graded question."]
     return {
-        "score": totals["overall"]["earned"],
-        "output": table(result) if result.complete else "",
+        "score": totals["automatic"]["earned"],
+        "output": "\n".join(lines),
+        "output_format": "md",
+        "stdout_visibility": "visible",
         "tests": tests,
     }
 
