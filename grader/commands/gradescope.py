@@ -61,7 +61,9 @@ cd "$ROOT/source" || true
 timeout --kill-after=30 "$(( ${GRADER_TIMEOUT:-1500} + 120 ))" "$PYTHON" -m grader.gradescope
 status=$?
 if [ ! -s "$RESULTS" ]; then
-  printf '%s\\n' '{"score": 0, "output": "No points could be given: the autograder could not run (exit status '"$status"'); please tell course staff.", "output_format": "text", "stdout_visibility": "visible", "tests": []}' > "$RESULTS"
+  why="the autograder could not run (exit status $status); please tell course staff"
+  printf '{"score": 0, "output": "No points could be given: %s.", %s}\\n' "$why" \\
+    '"output_format": "text", "stdout_visibility": "visible", "tests": []' > "$RESULTS"
 fi
 exit 0
 """
