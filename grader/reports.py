@@ -275,6 +275,9 @@ def markdown(result: GradeResult, title: str = "Grading result") -> str:
     lines.append("")
     lines.append(f"**Score: {totals['overall']['earned']:g} / {rubric.TOTAL_POINTS:g}** "
                  f"(automatic {_cell(totals['automatic'])}, review {_cell(totals['review'])})")
+    awaiting = sum(c.max_points for c in result.checks if c.review and c.status == REVIEW)
+    if awaiting:
+        lines.append(f"\n{awaiting:g} review points are awaiting review by course staff.")
     if not result.complete:
         lines.append(f"\n> Run incomplete: {result.note or 'it ended early'}.")
     lost = [c for c in result.checks if c.points < c.max_points]
