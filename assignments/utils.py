@@ -9,9 +9,14 @@ traceback deep inside training code.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The kit's folder, holding data/ and fixtures/. The grader sets LLM_KIT_ROOT so
+# that code graded from any folder reads the kit's files; on its own, this file
+# looks in the folder above its own.
+KIT_ROOT_VARIABLE = "LLM_KIT_ROOT"
+REPO_ROOT = Path(os.environ.get(KIT_ROOT_VARIABLE) or Path(__file__).resolve().parent.parent)
 DATA_DIR = REPO_ROOT / "data"
 
 DIALOGUES_FILE = DATA_DIR / "teacher_student_dialogues.jsonl"

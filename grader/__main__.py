@@ -24,6 +24,7 @@ COMMANDS = {
     "check-harness": "tamper check: list grader files a student repository has changed "
                      "(old name: verify)",
     "assign": "write the student stubs from reference/ (--release DIR: the student release)",
+    "gradescope": "build the Gradescope autograder zip (setup.sh, run_autograder, the kit)",
 }
 
 

@@ -53,12 +53,14 @@ from .results import (
     write_json,
 )
 from .seam import Impl, ImplImportError
-from .settings import hermetic_env
+from .settings import REPO_ROOT, hermetic_env
 from .threads import configure as configure_threads
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
 os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
 configure_threads()  # one thread, before any check imports torch (see grader.threads)
+# Code under test finds data/ and fixtures/ through this (its utils.py), wherever it sits.
+os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()

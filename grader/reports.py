@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 from . import rubric
 from .results import FAILED, NOT_RUN, PARTIAL, PASSED, REVIEW, SKIPPED, GradeResult
@@ -78,9 +79,19 @@ def _status_word(status: str) -> str:
 
 
 def gradescope(result: GradeResult) -> dict:
-    """Gradescope autograder ``results.json``."""
+    """Gradescope autograder ``results.json`` (its published specification).
+
+    Only automatic checks are tests here, and ``score`` is the automatic
+    total: review points belong to a manually graded question on Gradescope
+    (see docs/INSTRUCTORS.md); ``output`` names them apart. It also says why
+    when the run is incomplete. ``output_format`` is ``md`` so the score table
+    renders as a table (the default format collapses the spaces that align the
+    plain-text one).
+    """
     tests = []
     for check in result.checks:
+        if check.review:
+            continue
         text = check.message if check.status != PASSED else ""
         if check.detail and check.status != PASSED:
             text += f"\n\n{check.detail}"
@@ -90,36 +101,154 @@ def gradescope(result: GradeResult) -> dict:
             "max_score": check.max_points,
             "status": "passed" if check.status == PASSED else "failed",
             "output": f"[{_status_word(check.status)}] {text}".strip(),
+            "output_format": "text",
             "visibility": "visible",
         })
     totals = result.totals()
+    lines = []
+    if not result.complete:
+        lines += [f"**Run incomplete:** {result.note or 'it ended early'}; the checks that "
+                  "did not finish earn 0.", ""]
+    lines.append(markdown(result, title="Score table").rstrip())
+    review = totals["review"]
+    if review["max"]:
+        lines += ["", f"Review points ({review['max']:g}) are not part of this autograder "
+                  "score: course staff give them in a separately graded question."]
     return {
-        "score": totals["overall"]["earned"],
-        "output": table(result) if result.complete else "",
+        "score": totals["automatic"]["earned"],
+        "output": "\n".join(lines),
+        "output_format": "md",
+        "stdout_visibility": "visible",
         "tests": tests,
     }
 
 
+# Review checks (points only course staff can give) are sent with this status:
+# neither "pass" nor "fail"/"error", so they never turn the job red and are
+# never shown as passed. Their maximum stays in the top-level max_score, so
+# Classroom records e.g. 90/100 for a perfect automatic run: the missing 10 are
+# the review points, awaiting staff.
+CLASSROOM_PENDING = "pending"
+
+
+def classroom_status(check) -> str:
+    """One check's status as the classroom reporter reads it."""
+    if check.status == PASSED:
+        return "pass"
+    if check.review:
+        return CLASSROOM_PENDING
+    return "error" if check.status == "error" else "fail"
+
+
+def js_sum(values) -> float:
+    """The sum JavaScript computes with ``reduce((a, b) => a + b, 0)``: doubles, left to right."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+def _reach(running: float, target: float) -> float | None:
+    """A score with ``running + score == target`` as doubles, or None if the last bit cannot."""
+    score = max(target - running, 0.0)
+    for _ in range(4):
+        reached = running + score
+        if reached == target:
+            return score
+        score = math.nextafter(score, math.inf if reached < target else -math.inf)
+    return None
+
+
+def _neighbours(value: float, count: int) -> list[float]:
+    """The ``count`` doubles above and below ``value``, nearest first."""
+    up, down, out = value, value, []
+    for _ in range(count):
+        up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
+        out += [up, down]
+    return out
+
+
+def exact_scores(points: list[float], total: float) -> list[float]:
+    """Per-check scores, each within rounding of ``points``, whose double sum is exactly ``total``.
+
+    The reporter adds the scores as JavaScript numbers without rounding, so
+    sending the checks' own points can give ``77.66669999999999`` for
+    77.6667. Here score ``i`` is the difference of two consecutive rounded
+    running totals, so the running sum follows the rounded totals; the last
+    score lands it exactly on ``total``. When the last bit of the running sum
+    makes that impossible, an earlier nonzero score moves by a few bits.
+    """
+    nonzero_points = [i for i, p in enumerate(points) if p > 0]
+    if not nonzero_points:
+        return [0.0] * len(points)
+    end = nonzero_points[-1] + 1  # trailing zero scores stay exactly zero
+    return _exact_prefix(points[:end], total) + [0.0] * (len(points) - end)
+
+
+def _exact_prefix(points: list[float], total: float) -> list[float]:
+    targets = [round(math.fsum(points[: i + 1]), 4) for i in range(len(points) - 1)]
+    scores, running = [], 0.0
+    for target in targets:
+        score = _reach(running, target)
+        score = max(target - running, 0.0) if score is None else score
+        scores.append(score)
+        running += score
+    last = _reach(running, total)
+    nonzero = [i for i, score in enumerate(scores) if score > 0]
+    if last is None and nonzero:
+        # Move the running sum by a few bits through the last nonzero score
+        # (the scores after it are zero, so the running sum is its partial sum).
+        j = nonzero[-1]
+        before = js_sum(scores[:j])
+        for nudged in _neighbours(running, 4):
+            score_j, last = _reach(before, nudged), _reach(nudged, total)
+            if score_j is not None and last is not None:
+                scores[j] = score_j
+                break
+            last = None
+    if last is None:  # pragma: no cover - not seen for totals up to 100 with 4 decimals
+        last = max(total - running, 0.0)
+    return [*scores, last]
+
+
 def classroom_payload(result: GradeResult) -> dict:
-    """The JSON GitHub Classroom's autograding reporter reads (before base64)."""
+    """The JSON GitHub Classroom's autograding reporter reads (before base64).
+
+    The reporter fails its step when the top-level ``status`` is ``fail`` or
+    ``error`` and sends Classroom the sum of ``tests[].score`` over
+    ``max_score``. So: ``status`` is ``pass`` exactly when every automatic
+    point is earned in a complete run; no test is ``fail``/``error`` then
+    (review checks are ``pending``); the scores sum, as doubles, to the kit's
+    total.
+    """
     totals = result.totals()
+    automatic = totals["automatic"]
+    scores = exact_scores([c.points for c in result.checks], totals["overall"]["earned"])
     tests = []
-    for check in result.checks:
+    for check, score in zip(result.checks, scores, strict=True):
+        status = classroom_status(check)
+        message = "" if status == "pass" else check.message
+        name = check.name
+        if status == CLASSROOM_PENDING:
+            name += " (awaiting review)"
+            message = message or f"up to {check.max_points:g} points given by course staff"
         tests.append({
-            "name": check.name,
-            "status": "pass" if check.status == PASSED else ("error" if check.status == "error"
-                                                              else "fail"),
-            "score": check.points,
+            "name": name,
+            "status": status,
+            "score": score,
             "max_score": check.max_points,
-            "message": check.message if check.status != PASSED else "",
+            "message": message,
             "test_code": check.id,
             "filename": check.id.split("::")[0],
             "line_no": 0,
             "execution_time": f"{check.duration:.2f}s",
         })
-    status = "pass" if totals["overall"]["earned"] >= totals["overall"]["max"] else "fail"
+    earned_all = automatic["earned"] >= automatic["max"] and not any(
+        t["status"] in ("fail", "error") for t in tests)
     if not result.complete:
         status = "error"
+    else:
+        status = "pass" if earned_all else "fail"
     return {
         "version": 1,
         "status": status,
@@ -146,6 +275,9 @@ def markdown(result: GradeResult, title: str = "Grading result") -> str:
     lines.append("")
     lines.append(f"**Score: {totals['overall']['earned']:g} / {rubric.TOTAL_POINTS:g}** "
                  f"(automatic {_cell(totals['automatic'])}, review {_cell(totals['review'])})")
+    awaiting = sum(c.max_points for c in result.checks if c.review and c.status == REVIEW)
+    if awaiting:
+        lines.append(f"\n{awaiting:g} review points are awaiting review by course staff.")
     if not result.complete:
         lines.append(f"\n> Run incomplete: {result.note or 'it ended early'}.")
     lost = [c for c in result.checks if c.points < c.max_points]

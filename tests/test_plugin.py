@@ -327,7 +327,7 @@ def test_earned_never_exceeds_max_and_the_total_is_the_sum_of_its_parts(spec):
     assert overall == pytest.approx(sum(b["earned"] for b in totals["approaches"].values()))
     assert overall == pytest.approx(totals["automatic"]["earned"] + totals["review"]["earned"])
     assert overall == pytest.approx(sum(c.points for c in result.checks))
-    assert reports.gradescope(result)["score"] == overall
+    assert reports.gradescope(result)["score"] == totals["automatic"]["earned"]
     payload = reports.classroom_payload(result)
     assert sum(t["score"] for t in payload["tests"]) == pytest.approx(overall)
 

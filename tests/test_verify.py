@@ -133,17 +133,29 @@ def test_workflow_shape():
     workflow, job, steps = _steps()
     assert set(workflow[True]) >= {"push"}  # YAML reads the key `on` as True
     assert workflow["permissions"]["checks"] == "write"
-    assert job["name"] == "Autograding Tests"  # the reporter finds its check run by name
+    assert job["name"] == "Autograding Tests"  # Classroom's template name (the reporter reads outputs)
     uses = [s.get("uses", "") for s in job["steps"]]
     assert any(u.startswith("actions/checkout@") for u in uses)
     python = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
-    assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
+    assert python["with"]["python-version"] == "3.11"
+    # The pip cache is saved right after installing, whatever the grade (setup-python's
+    # own cache is saved only after a green job).
+    assert "cache" not in python["with"]
+    restore = steps["pip-cache"]
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert restore["with"]["path"] == "~/.cache/pip" and "pyproject.toml" in restore["with"]["key"]
+    names = [s.get("id") or s.get("name") for s in job["steps"]]
+    save = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
+    assert names.index("install") < job["steps"].index(save) < names.index("grade")
+    assert save["if"].startswith("always()") and "steps.grade" not in save["if"]
+    assert save["with"]["key"] == "${{ steps.pip-cache.outputs.cache-primary-key }}"
     assert "download.pytorch.org/whl/cpu" in steps["install"]["run"]
     assert "pip install -e ." in steps["install"]["run"]
     grade = steps["grade"]
     assert "python -m grader score --json" in grade["run"] and grade["timeout-minutes"]
     final = steps["autograding"]
-    assert final["if"] == "always()" and "grader.classroom" in final["run"]
+    assert final["if"] == "always()" and "python3 -m grader.classroom" in final["run"]
+    assert final["env"]["SETUP_OUTCOME"] == "${{ steps.setup.outcome }}"
     assert final["env"]["GRADE_RESULT"] == "${{ steps.grade.outputs.result }}"
     reporter = next(s for s in job["steps"]
                     if s.get("uses", "").startswith("classroom-resources/autograding-grading-"
