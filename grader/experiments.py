@@ -11,7 +11,7 @@ the plugin) and a check asks it::
         computed = experiments.result("lora")
 
 **Once.** The first check that asks runs the function (with the fixed arguments
-of :mod:`grader.figures`); every later check gets the same dict (do not modify it).
+of :mod:`grader.analysis_doc`); every later check gets the same dict (do not modify it).
 
 **A failure is charged once.** If the function raises, exits, returns something
 other than a dict, or runs past its check's time limit, the failure is
@@ -53,7 +53,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import figures
+from . import analysis_doc
 from .seam import Impl
 
 
@@ -69,11 +69,11 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("lora", "huggingface_lora.run_experiment",
-               "test_lora_parameter_figures_match_code", figures.recompute_lora),
+               "test_lora_parameter_figures_match_code", analysis_doc.recompute_lora),
     Experiment("dspy", "dspy_example.run_experiment",
-               "test_dspy_metric_figures_match_code", figures.recompute_dspy),
+               "test_dspy_metric_figures_match_code", analysis_doc.recompute_dspy),
     Experiment("enhancement", "enhancement.run_enhancement",
-               "test_enhancement_rerun_matches", figures.recompute_enhancement),
+               "test_enhancement_rerun_matches", analysis_doc.recompute_enhancement),
 )}
 
 Instrument = Callable[[], contextlib.AbstractContextManager]
