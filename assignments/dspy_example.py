@@ -63,7 +63,7 @@ class StudentSimulationModel(dspy.Module):
     def __init__(self):
         super().__init__()
         raise NotImplementedError(
-            "TODO: set self.chain = dspy.ChainOfThought(StudentResponse). "
+            "TODO: set self.chain to dspy.ChainOfThought(StudentResponse). "
             "Read: https://dspy.ai/learn/programming/modules/")
 
     def forward(self, conversation_history, teacher_prompt):

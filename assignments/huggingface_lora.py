@@ -317,7 +317,7 @@ def merge_adapter(model):
     extra matrix products at inference time.
     """
     raise NotImplementedError(
-        "TODO: return model.merge_and_unload(). "
+        "TODO: return the result of model.merge_and_unload(). "
         "Read: https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model")
 
 

@@ -72,7 +72,7 @@ class StudentSimulationModel(dspy.Module):
     def __init__(self):
         super().__init__()
         # BEGIN SOLUTION
-        # task: set self.chain = dspy.ChainOfThought(StudentResponse). Read:
+        # task: set self.chain to dspy.ChainOfThought(StudentResponse). Read:
         #   https://dspy.ai/learn/programming/modules/
         # ChainOfThought adds a `reasoning` output before `student_response`:
         # the model first considers what this student knows, then answers.

@@ -467,7 +467,7 @@ def merge_adapter(model):
     extra matrix products at inference time.
     """
     # BEGIN SOLUTION
-    # task: return model.merge_and_unload(). Read:
+    # task: return the result of model.merge_and_unload(). Read:
     #   https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model
     return model.merge_and_unload()
     # END SOLUTION

@@ -10,7 +10,6 @@ import time
 import pytest
 from vcr.request import Request
 
-from grader import replay_dspy
 from grader.commands import record_dspy
 from grader.replay_dspy import CASSETTE, RecordingMissingError, replay, request_key
 
@@ -127,9 +126,8 @@ def test_record_against_the_simulator_is_deterministic(tmp_path, monkeypatch):
     monkeypatch.setattr(ref, "optimize", lambda train: ref.StudentSimulationModel())
     texts = []
     for run in range(2):
-        monkeypatch.setattr(replay_dspy, "CASSETTE_DIR", tmp_path / str(run))
-        monkeypatch.setattr(replay_dspy, "CASSETTE", tmp_path / str(run) / "c.yaml")
-        written = record_dspy.record(None, None)
+        written = record_dspy.record(None, None, cassette=tmp_path / str(run) / "c.yaml",
+                                     reference=ref)
         texts.append(written[0].read_text(encoding="utf-8"))
     assert texts[0] == texts[1]
     assert "127.0.0.1/v1/chat/completions" in texts[0] and "authorization" not in texts[0]
