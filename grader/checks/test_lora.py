@@ -44,15 +44,6 @@ RECORDS = [
 
 
 # ---------------------------------------------------------------- helpers
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model's matrices are too small for threads to pay off on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     tok = AutoTokenizer.from_pretrained(TINY)
