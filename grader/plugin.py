@@ -17,7 +17,8 @@ A graded check is any test carrying the ``rubric`` marker::
 - the ``experiments`` fixture gives the figures of the student's slow experiments,
   each run once per grading run (see :mod:`grader.experiments`).
 
-Grading uses one thread (see :mod:`grader.threads`), set when this module loads.
+Grading uses one thread (see :mod:`grader.threads`), set before any conftest or check imports torch;
+in a project other than the kit the plugin stays dormant (see :func:`grading_here`).
 
 All reports come from one :class:`~grader.results.GradeResult`.
 """
@@ -56,11 +57,34 @@ from .seam import Impl, ImplImportError
 from .settings import REPO_ROOT, hermetic_env
 from .threads import configure as configure_threads
 
-# --- hermetic environment, set before any check imports dspy / litellm / transformers ---
-os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
-configure_threads()  # one thread, before any check imports torch (see grader.threads)
-# Code under test finds data/ and fixtures/ through this (its utils.py), wherever it sits.
-os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
+_ENTERED = False
+
+
+def enter_grading_environment() -> None:
+    """Make this process hermetic, once, before any check imports dspy, litellm or torch.
+
+    Offline model hub, LiteLLM's bundled price list, a fresh DSPy cache, one
+    thread (see grader.threads), and ``LLM_KIT_ROOT`` so the code under test
+    finds the kit's data/ and fixtures/ wherever it sits (its utils.py).
+    """
+    global _ENTERED
+    if _ENTERED:
+        return
+    _ENTERED = True
+    os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
+    configure_threads()
+    os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
+
+
+def grading_here(config) -> bool:
+    """True when pytest runs in the kit (or a copy of it), not in some other project.
+
+    ``pip install -e .`` registers this plugin for every pytest run in the
+    environment; in another project it stays dormant: no environment changes,
+    no network guard, no rubric, no score table.
+    """
+    root = Path(str(config.rootpath)).resolve()
+    return root == REPO_ROOT or (root / config.getini("grader_checks")).is_dir()
 
 SEED = 1234
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -90,8 +114,18 @@ def pytest_addoption(parser):
 DEFAULT_REPORTCHARS = "fE"  # pytest's default for -r
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # Runs before conftest.py files import anything (only for the installed entry point).
+    if grading_here(early_config):
+        enter_grading_environment()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "rubric: a graded check (category, approach, points)")
+    if not grading_here(config):
+        return
+    enter_grading_environment()
     try:
         from hypothesis import HealthCheck, settings
 

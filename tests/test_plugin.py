@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -374,3 +375,25 @@ def test_the_score_table_ends_the_run_unless_r_is_asked_for(kit):
     assert text.rindex("Score:") > text.rindex("test_technical_dspy")
     res, _, _ = run("-rf", subprocess=True)
     assert "short test summary info" in res.stdout.str()
+
+
+def test_the_plugin_stays_dormant_in_another_project(pytester):
+    # `pip install -e .` registers the plugin for every pytest run in the environment.
+    pytester.makepyfile(test_other="""
+        import os, socket
+
+        def test_environment_untouched():
+            assert "LLM_KIT_ROOT" not in os.environ
+            assert os.environ.get("HF_HUB_OFFLINE") is None
+
+        def test_network_not_guarded():
+            assert socket.getaddrinfo.__module__ == "socket"
+    """)
+    env_before = {k: os.environ.pop(k) for k in ("LLM_KIT_ROOT", "HF_HUB_OFFLINE")
+                  if k in os.environ}
+    try:
+        result = pytester.runpytest_subprocess("-p", "grader.plugin")
+    finally:
+        os.environ.update(env_before)
+    result.assert_outcomes(passed=2)
+    assert "Score:" not in result.stdout.str()
