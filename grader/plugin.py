@@ -397,6 +397,16 @@ class _GradingSession:
             self._write_reports(final=False)
         return report
 
+    def pytest_report_teststatus(self, report, config):
+        """A partly earned check shows as PARTIAL with its points, and is counted as partial."""
+        if report.when != "call" or not report.passed:
+            return None
+        check = self.by_id.get(report.nodeid)
+        if check is None or check.status != PARTIAL:
+            return None
+        points = f"{reports.show(check.points)}/{reports.show(check.max_points)}"
+        return "partial", "P", (f"PARTIAL {points}", {"yellow": True})
+
     # -- the end
     def pytest_sessionfinish(self, session, exitstatus):
         self.guard.uninstall()
@@ -419,7 +429,8 @@ class _GradingSession:
         lost = [c for c in self.result.checks if c.points < c.max_points and not c.review]
         for check in lost:
             symbol = reports.SYMBOL.get(check.status, "✗")
-            write(f"{symbol} {check.name} ({check.points:g}/{check.max_points:g}): {check.message}")
+            write(f"{symbol} {check.name} ({reports.show(check.points)}/"
+                  f"{reports.show(check.max_points)}): {check.message}")
             first = check.detail.strip().splitlines()[:1]
             if first:
                 write(f"    {first[0]}")

@@ -97,7 +97,9 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     ``cache=False`` makes every call a real (or replayed) request, so the
     count of calls is honest, and ``temperature=0`` keeps answers repeatable.
     Offline (``live=False``) a failed call is not retried: a missing recording
-    should fail at once, not after a back-off.
+    should fail at once, not after a back-off. Offline runs need no API key:
+    the grader's replay provides a harmless placeholder key while it answers
+    from the recordings.
     """
     # BEGIN SOLUTION
     # task: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass
@@ -350,7 +352,13 @@ def teaching_quality(example, prediction, trace=None):
 
     Returns a float in [0, 1] for evaluation; while bootstrapping (``trace``
     given) returns True only when the score reaches ``PASS_THRESHOLD``, so
-    only good replies become few-shot demos.
+    only good replies become few-shot demos. Graded: the real student reply
+    must score higher than an off-topic or a teacher-voiced reply, and while
+    bootstrapping only the real reply may pass. Choose the weights (or an
+    extra rule) so that this holds: with equal weights an off-topic reply
+    that is short, student-voiced and hedged still scores about 0.75 and
+    would pass, so the uptake metric (``answers_the_question``) needs a
+    large share, or the reply must pass it as well.
     """
     # BEGIN SOLUTION
     # task: combine METRICS into one score. Read: {METRICS_URL}
@@ -424,7 +432,12 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     """Split, evaluate, optimize, evaluate again; return the figures as a dict.
 
     Uses the language model already configured (see configure_lm). With
-    ``save_path`` the compiled program is saved there as JSON.
+    ``save_path`` the compiled program is saved there as JSON. The dict has
+    (at least) these keys, which the analysis checks read:
+    ``train_examples`` and ``dev_examples`` (how many were used),
+    ``metric_before`` and ``metric_after`` (evaluate() on dev before and after
+    optimizing, in [0, 1]) and ``lm_calls`` (language-model calls made during
+    the run); ``model``, ``demos`` and ``seconds`` are not graded.
     """
     # BEGIN SOLUTION
     # task: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', 'dev_examples',
