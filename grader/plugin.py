@@ -53,11 +53,13 @@ from .results import (
     write_json,
 )
 from .seam import Impl, ImplImportError
-from .settings import REPO_ROOT, hermetic_env
+from .settings import REPO_ROOT, SHELL_VARIABLES_REMOVED, hermetic_env
 from .threads import configure as configure_threads
 
 # --- hermetic environment, set before any check imports dspy / litellm / transformers ---
 os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
+for _name in SHELL_VARIABLES_REMOVED:
+    os.environ.pop(_name, None)
 configure_threads()  # one thread, before any check imports torch (see grader.threads)
 # Code under test finds data/ and fixtures/ through this (its utils.py), wherever it sits.
 os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
