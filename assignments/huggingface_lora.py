@@ -91,7 +91,10 @@ def make_lora_config() -> LoraConfig:
 
 
 def can_load_in_8bit() -> bool:
-    """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package."""
+    """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package.
+
+    Not graded: the grader has no GPU, so it is always False there.
+    """
     raise NotImplementedError(
         "TODO: return True only when torch.cuda.is_available() and the bitsandbytes package is "
         "installed. "
@@ -159,6 +162,8 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
     ``get_peft_model`` freezes every base weight and adds trainable ``lora_A``
     and ``lora_B`` matrices to the target modules. Returns
     ``(peft_model, tokenizer)`` and prints the trainable-parameter summary.
+
+    Not graded: the printed summary.
     """
     raise NotImplementedError(
         "TODO: load the base model, wrap it with get_peft_model(model, make_lora_config()), print "
@@ -185,6 +190,8 @@ def chat_to_records(chat: dict) -> list[dict]:
     """Turn one chat example into instruction/output records, one per user->assistant turn.
 
     The system message is dropped: the instruction-tuned prompt replaces it.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: pair each user message with the assistant reply that follows it. "
@@ -197,6 +204,8 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
     ``small_edu_qa.jsonl`` is already in that form; the chat-format
     ``openai_edu_qa_training.jsonl`` is converted with :func:`chat_to_records`.
     Both files are validated against their schemas first.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: read both files with read_jsonl(path, schema=...) and return "
@@ -209,6 +218,8 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
 
     The same records and seed always give the same split, so evaluation
     losses are comparable between runs.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the "
@@ -243,7 +254,11 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
 
 
 def tokenize_records(tokenizer, records: list[dict], max_length: int = MAX_LENGTH) -> list[dict]:
-    """Tokenize every record with :func:`tokenize_example`."""
+    """Tokenize every record with :func:`tokenize_example`.
+
+    Not graded on its own: its mistakes show in the functions that call
+    it.
+    """
     raise NotImplementedError(
         "TODO: call tokenize_example on every record. "
         "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
@@ -296,7 +311,10 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
 
 
 def perplexity(loss: float) -> float:
-    """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens."""
+    """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens.
+
+    Not graded: a one-line formula; the analysis reads the losses.
+    """
     raise NotImplementedError(
         "TODO: return math.exp(loss). "
         "Read: https://huggingface.co/docs/transformers/perplexity")
@@ -350,6 +368,9 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
     ``seconds_per_step``, ``train_examples``, ``eval_examples``, ``steps``,
     ``learning_rate`` and ``model``. Every figure but ``seconds_per_step`` is
     the same on every run with the same arguments.
+
+    Not graded: the ``perplexity_*``, ``steps``, ``learning_rate`` and
+    ``model`` keys.
     """
     raise NotImplementedError(
         "TODO: prepare the model, split the records, evaluate, train, evaluate again and return "
