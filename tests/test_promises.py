@@ -95,3 +95,22 @@ def test_docstrings_say_how_and_what_is_counted():
     assert "role" in doc, "num_tokens_from_messages must say that the role string is counted"
     novel = (ROOT / "assignments" / "metrics_extra.py").read_text(encoding="utf-8")
     assert "AI-assistant disclaimer" in novel
+
+
+def test_messages_and_docs_say_what_is_graded():
+    openai_checks = (ROOT / "grader" / "checks" / "test_openai.py").read_text(encoding="utf-8")
+    assert "after 30 s of fake sleep" not in openai_checks  # the check accepts 25 to 40 s
+    assert "25 to 40 s" in openai_checks
+    lora_checks = (ROOT / "grader" / "checks" / "test_lora.py").read_text(encoding="utf-8")
+    assert "keeping the start token <s>" in lora_checks
+    dspy_stub = (ROOT / "assignments" / "dspy_example.py").read_text(encoding="utf-8")
+    assert "with equal weights an off-topic reply" in dspy_stub
+
+
+def test_readme_sends_students_to_their_own_modules_and_cpu_torch_first():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for module in ("openai_finetune", "huggingface_lora", "dspy_example"):
+        assert f"python -m reference.{module}" not in readme
+        assert f"python -m assignments.{module}" in readme
+    cpu = readme.index("pip install -e . --extra-index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < readme.index("pip install -e . && pytest"), "the Linux CPU install comes first"
