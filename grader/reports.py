@@ -290,7 +290,8 @@ def markdown(result: GradeResult, title: str = "Grading result") -> str:
         lines += ["", "### Checks that did not earn full points", ""]
         for check in lost:
             lines.append(f"- {SYMBOL.get(check.status, '✗')} **{check.name}** "
-                         f"({show(check.points)}/{show(check.max_points)}, {_status_word(check.status)}): "
+                         f"({show(check.points)}/{show(check.max_points)}, "
+                         f"{_status_word(check.status)}): "
                          f"{check.message}")
             if check.detail:
                 detail = check.detail.strip().splitlines()

@@ -102,7 +102,8 @@ MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
           "torch.tensor([[value] * (width - len(e[key])) + e[key] for e in examples])")]),
     "pads labels with the pad token": (
         {"test_pad_batch"},
-        [('"labels": padded("labels", IGNORE_INDEX)}', '"labels": padded("labels", pad_token_id)}')]),
+        [('"labels": padded("labels", IGNORE_INDEX)}',
+          '"labels": padded("labels", pad_token_id)}')]),
     "no eos after the answer": (
         # evaluate_loss follows the student's own tokenization: only tokenize_example pays.
         {"test_label_masking"},
