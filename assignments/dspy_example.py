@@ -82,7 +82,12 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     ``cache=False`` makes every call a real (or replayed) request, so the
     count of calls is honest, and ``temperature=0`` keeps answers repeatable.
     Offline (``live=False``) a failed call is not retried: a missing recording
-    should fail at once, not after a back-off.
+    should fail at once, not after a back-off. Offline runs need no API key:
+    the grader's replay provides a harmless placeholder key while it answers
+    from the recordings.
+
+    Not graded: ``temperature``, the retries and ``api_base``/``api_key``,
+    which only a live API would show.
     """
     raise NotImplementedError(
         "TODO: build dspy.LM(model, engine='litellm', cache=False, temperature=0.0, ...), pass "
@@ -96,6 +101,9 @@ def render_history(turns):
 
     Every example renders its history the same way, so the model (and the
     optimizer's demos) always see one consistent format.
+
+    Not graded: the exact layout (the replay matches the words); graded:
+    every earlier turn's text is there.
     """
     raise NotImplementedError(
         "TODO: join the turns as 'Teacher: ...' / 'Student: ...' lines; return NO_HISTORY for an "
@@ -154,6 +162,9 @@ def answers_the_question(example, prediction, trace=None):
     overlap: the share of the gold reply's content words the prediction reuses,
     or of the teacher prompt's content words, whichever is higher. An off-topic
     reply shares neither and scores near 0.
+
+    Not graded: the exact formula; graded: the metric contract and that
+    the real reply ranks first.
     """
     raise NotImplementedError(f"TODO: score uptake of the teacher's question. Read: {METRICS_URL}")
 
@@ -165,6 +176,9 @@ def student_voice(example, prediction, trace=None):
     that starts praising, explaining or asking Socratic questions has drifted
     into the tutor's role. Each teacher-talk marker ("great question", "let's",
     "what do you think"...) costs a third of the score.
+
+    Not graded: the exact scale; graded: the metric contract and that the
+    real reply ranks first.
     """
     raise NotImplementedError(f"TODO: penalise teacher-talk markers. Read: {METRICS_URL}")
 
@@ -176,6 +190,9 @@ def plausible_length(example, prediction, trace=None):
     turns; a simulated student that writes paragraphs is not realistic. The
     score is 1 when the reply has between half and twice the gold reply's
     words, and falls off outside that band (0 for an empty reply).
+
+    Not graded: the exact band; graded: the metric contract and that the
+    real reply ranks first.
     """
     raise NotImplementedError(f"TODO: compare the length with the gold's. Read: {METRICS_URL}")
 
@@ -189,6 +206,9 @@ def shows_reasoning_or_misconception(example, prediction, trace=None):
     with. The gold reply tells us whether this moment calls for visible
     thinking: the score is 1 when the prediction matches it (thinking shown
     or a plain answer), 0.25 when it does not.
+
+    Not graded: the exact values; graded: the metric contract and that the
+    real reply ranks first.
     """
     raise NotImplementedError(f"TODO: detect visible thinking. Read: {METRICS_URL}")
 
@@ -201,7 +221,13 @@ def teaching_quality(example, prediction, trace=None):
 
     Returns a float in [0, 1] for evaluation; while bootstrapping (``trace``
     given) returns True only when the score reaches ``PASS_THRESHOLD``, so
-    only good replies become few-shot demos.
+    only good replies become few-shot demos. Graded: the real student reply
+    must score higher than an off-topic or a teacher-voiced reply, and while
+    bootstrapping only the real reply may pass. Choose the weights (or an
+    extra rule) so that this holds: with equal weights an off-topic reply
+    that is short, student-voiced and hedged still scores about 0.75 and
+    would pass, so the uptake metric (``answers_the_question``) needs a
+    large share, or the reply must pass it as well.
     """
     raise NotImplementedError(f"TODO: combine METRICS into one score. Read: {METRICS_URL}")
 
@@ -247,7 +273,12 @@ def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     """Split, evaluate, optimize, evaluate again; return the figures as a dict.
 
     Uses the language model already configured (see configure_lm). With
-    ``save_path`` the compiled program is saved there as JSON.
+    ``save_path`` the compiled program is saved there as JSON. The dict has
+    (at least) these keys, which the analysis checks read:
+    ``train_examples`` and ``dev_examples`` (how many were used),
+    ``metric_before`` and ``metric_after`` (evaluate() on dev before and after
+    optimizing, in [0, 1]) and ``lm_calls`` (language-model calls made during
+    the run); ``model``, ``demos`` and ``seconds`` are not graded.
     """
     raise NotImplementedError(
         "TODO: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', "

@@ -91,7 +91,10 @@ def make_lora_config() -> LoraConfig:
 
 
 def can_load_in_8bit() -> bool:
-    """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package."""
+    """True when 8-bit loading is possible: a CUDA GPU and the bitsandbytes package.
+
+    Not graded: the grader has no GPU, so it is always False there.
+    """
     raise NotImplementedError(
         "TODO: return True only when torch.cuda.is_available() and the bitsandbytes package is "
         "installed. "
@@ -159,6 +162,8 @@ def prepare_model_and_tokenizer(model_name_or_path=TINY_MODEL_DIR, use_8bit: boo
     ``get_peft_model`` freezes every base weight and adds trainable ``lora_A``
     and ``lora_B`` matrices to the target modules. Returns
     ``(peft_model, tokenizer)`` and prints the trainable-parameter summary.
+
+    Not graded: the printed summary.
     """
     raise NotImplementedError(
         "TODO: load the base model, wrap it with get_peft_model(model, make_lora_config()), print "
@@ -185,6 +190,8 @@ def chat_to_records(chat: dict) -> list[dict]:
     """Turn one chat example into instruction/output records, one per user->assistant turn.
 
     The system message is dropped: the instruction-tuned prompt replaces it.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: pair each user message with the assistant reply that follows it. "
@@ -197,6 +204,8 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
     ``small_edu_qa.jsonl`` is already in that form; the chat-format
     ``openai_edu_qa_training.jsonl`` is converted with :func:`chat_to_records`.
     Both files are validated against their schemas first.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: read both files with read_jsonl(path, schema=...) and return "
@@ -209,6 +218,8 @@ def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0
 
     The same records and seed always give the same split, so evaluation
     losses are comparable between runs.
+
+    Not graded on its own: it only feeds :func:`run_experiment`.
     """
     raise NotImplementedError(
         "TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the "
@@ -232,7 +243,9 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
     Truncation to ``max_length`` never drops the whole answer: the answer may
     use all the room the prompt leaves, and at least half of the window (its
     end is cut beyond that). The prompt gets the rest and is cut from the left,
-    because its end, ``### Response:``, is what the answer follows.
+    because its end, ``### Response:``, is what the answer follows (keeping
+    the start token ``<s>`` in front of the cut prompt is also accepted). A
+    text longer than ``max_length`` therefore fills the window exactly.
     """
     raise NotImplementedError(
         "TODO: tokenize prompt and answer separately, append eos, mask the prompt's labels with "
@@ -241,7 +254,11 @@ def tokenize_example(tokenizer, instruction: str, output: str, input: str = "",
 
 
 def tokenize_records(tokenizer, records: list[dict], max_length: int = MAX_LENGTH) -> list[dict]:
-    """Tokenize every record with :func:`tokenize_example`."""
+    """Tokenize every record with :func:`tokenize_example`.
+
+    Not graded on its own: its mistakes show in the functions that call
+    it.
+    """
     raise NotImplementedError(
         "TODO: call tokenize_example on every record. "
         "Read: https://huggingface.co/docs/peft/conceptual_guides/lora")
@@ -264,9 +281,11 @@ def train(model, tokenizer, train_records: list[dict], steps: int = 30,
           *, log_every: int = 0) -> dict:
     """Train the adapters for ``steps`` optimizer steps with ``transformers.Trainer``.
 
-    Seeded: the same model, data and seed give the same result. Returns
-    ``{"steps", "losses" (one per step), "train_loss", "seconds_per_step"}``.
-    ``log_every=N`` prints the loss every N steps.
+    Seeded: the same model, data and seed give the same adapter weights
+    whatever the global random state, and another seed gives other ones (it
+    decides the data order and dropout). Returns ``{"steps", "losses" (one per
+    step), "train_loss", "seconds_per_step"}``. ``log_every=N`` prints the
+    loss every N steps (not graded).
     """
     raise NotImplementedError(
         "TODO: train with transformers.Trainer (TrainingArguments: max_steps, batch size, "
@@ -280,7 +299,10 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     """Mean cross-entropy per answer token over ``records`` (prompt tokens excluded).
 
     Token-weighted: a long answer counts in proportion to its length, the same
-    way the training loss treats it.
+    way the training loss treats it: sum the loss of every answer token over
+    all batches and divide by their number (a mean of per-batch means is
+    wrong whenever batches differ in size). The result does not depend on
+    ``batch_size``.
     """
     raise NotImplementedError(
         "TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and "
@@ -289,7 +311,10 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
 
 
 def perplexity(loss: float) -> float:
-    """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens."""
+    """Perplexity, ``exp(loss)``: the effective number of equally likely next tokens.
+
+    Not graded: a one-line formula; the analysis reads the losses.
+    """
     raise NotImplementedError(
         "TODO: return math.exp(loss). "
         "Read: https://huggingface.co/docs/transformers/perplexity")
@@ -336,8 +361,16 @@ def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int
                    learning_rate: float | None = None, log_every: int = 0) -> dict:
     """Fine-tune on the kit's QA data and report the figures an analysis needs.
 
-    Every figure but ``seconds_per_step`` is the same on every run with the
-    same arguments.
+    Returns a dict with (at least) these keys, which the analysis checks read:
+    ``loss_before``, ``loss_after`` (eval loss per answer token),
+    ``perplexity_before``, ``perplexity_after``, ``trainable_params``,
+    ``total_params``, ``trainable_share`` (trainable / total),
+    ``seconds_per_step``, ``train_examples``, ``eval_examples``, ``steps``,
+    ``learning_rate`` and ``model``. Every figure but ``seconds_per_step`` is
+    the same on every run with the same arguments.
+
+    Not graded: the ``perplexity_*``, ``steps``, ``learning_rate`` and
+    ``model`` keys.
     """
     raise NotImplementedError(
         "TODO: prepare the model, split the records, evaluate, train, evaluate again and return "

@@ -25,6 +25,11 @@ def novel_metric(example, prediction, trace=None):
     ``student_response``; ``prediction`` has the simulated ``student_response``.
     Return a float in [0, 1] when ``trace is None``; while bootstrapping
     (``trace`` given) return True only for a reply good enough to be a demo.
+
+    Graded on 12 pairs: a realistic student reply must score above a bad one
+    in at least 10. The bad replies are a teacher's lecture, an off-topic
+    reply, an empty reply, the teacher's prompt parroted back, and an
+    AI-assistant disclaimer ("As an AI language model, I can provide...").
     """
     raise NotImplementedError(
         "TODO: write a deterministic metric of your own with DSPy's metric contract. "

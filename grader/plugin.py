@@ -54,7 +54,7 @@ from .results import (
     write_json,
 )
 from .seam import Impl, ImplImportError
-from .settings import REPO_ROOT, hermetic_env
+from .settings import REPO_ROOT, SHELL_VARIABLES_REMOVED, hermetic_env
 from .threads import configure as configure_threads
 
 _ENTERED = False
@@ -72,6 +72,8 @@ def enter_grading_environment() -> None:
         return
     _ENTERED = True
     os.environ.update(hermetic_env(dspy_cache=tempfile.mkdtemp(prefix="dspy-cache-")))
+    for name in SHELL_VARIABLES_REMOVED:  # a student's own API settings never reach a check
+        os.environ.pop(name, None)
     configure_threads()
     os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
 
@@ -431,6 +433,16 @@ class _GradingSession:
             self._write_reports(final=False)
         return report
 
+    def pytest_report_teststatus(self, report, config):
+        """A partly earned check shows as PARTIAL with its points, and is counted as partial."""
+        if report.when != "call" or not report.passed:
+            return None
+        check = self.by_id.get(report.nodeid)
+        if check is None or check.status != PARTIAL:
+            return None
+        points = f"{reports.show(check.points)}/{reports.show(check.max_points)}"
+        return "partial", "P", (f"PARTIAL {points}", {"yellow": True})
+
     # -- the end
     def pytest_sessionfinish(self, session, exitstatus):
         self.guard.uninstall()
@@ -453,7 +465,8 @@ class _GradingSession:
         lost = [c for c in self.result.checks if c.points < c.max_points and not c.review]
         for check in lost:
             symbol = reports.SYMBOL.get(check.status, "✗")
-            write(f"{symbol} {check.name} ({check.points:g}/{check.max_points:g}): {check.message}")
+            write(f"{symbol} {check.name} ({reports.show(check.points)}/"
+                  f"{reports.show(check.max_points)}): {check.message}")
             first = check.detail.strip().splitlines()[:1]
             if first:
                 write(f"    {first[0]}")

@@ -20,6 +20,12 @@ turns it into :class:`RecordingMissingError` naming the teacher prompt.
 **No secrets.** ``Authorization``, ``api-key``, organisation/project headers
 and cookies are dropped from requests and responses before anything is written.
 
+**No key needed.** LiteLLM refuses to build a request without an API key, even
+one that will be replayed. Inside :func:`replay` the key variables hold a
+harmless placeholder (:data:`REPLAY_KEY`), whatever the shell has set, so a
+student's code grades the same with or without a real key (and a real key is
+never put into a replayed request).
+
 Instructors re-record with ``python -m grader record``
 (:mod:`grader.commands.record_dspy`, which runs the reference code: replaying
 never imports it).
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +50,9 @@ INPUT_FIELDS = ("conversation_history", "teacher_prompt")
 FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization",
                   "openai-project", "cookie", "set-cookie")
 _FIELD_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
+# Never valid anywhere: replayed requests are answered from the cassette.
+REPLAY_KEY = "sk-replay-placeholder-not-a-real-key"
+REPLAY_KEY_VARIABLES = ("OPENAI_API_KEY",)
 
 
 class MissingRecording(BaseException):  # noqa: N818 - a signal, deliberately not an Exception
@@ -231,7 +241,8 @@ def replay(cassette: str | Path = CASSETTE) -> Iterator[object]:
                                     "(re-record them with `python -m grader record`)")
     misses: list[str] = []
     try:
-        with make_vcr("none").use_cassette(str(cassette), allow_playback_repeats=True) as tape:
+        with placeholder_key(), \
+                make_vcr("none").use_cassette(str(cassette), allow_playback_repeats=True) as tape:
             can_play = tape.can_play_response_for
 
             def can_play_or_stop(request):
@@ -249,6 +260,21 @@ def replay(cassette: str | Path = CASSETTE) -> Iterator[object]:
             f"no recorded answer for {misses[0]} in {_display(cassette)}. The recordings cover "
             "every student turn of data/teacher_student_dialogues.jsonl: build "
             "conversation_history and teacher_prompt from it as the assignment describes.")
+
+
+@contextlib.contextmanager
+def placeholder_key() -> Iterator[None]:
+    """Inside the block the API-key variables hold :data:`REPLAY_KEY`; restored after."""
+    saved = {name: os.environ.get(name) for name in REPLAY_KEY_VARIABLES}
+    os.environ.update({name: REPLAY_KEY for name in REPLAY_KEY_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _display(path: Path) -> str:

@@ -19,10 +19,15 @@ SYMBOL = {PASSED: "✓", PARTIAL: "◐", FAILED: "✗", SKIPPED: "–", "error":
           NOT_RUN: "·"}
 
 
+def show(points: float) -> str:
+    """Points as a person reads them: at most two decimals (10.67, 7.5, 12); JSON keeps more."""
+    return f"{round(points, 2):g}"
+
+
 def _cell(bucket: dict) -> str:
     if bucket["max"] == 0:
         return "—"
-    return f"{bucket['earned']:g} / {bucket['max']:g}"
+    return f"{show(bucket['earned'])} / {show(bucket['max'])}"
 
 
 def table_rows(result: GradeResult) -> tuple[list[str], list[list[str]]]:
@@ -65,7 +70,7 @@ def table(result: GradeResult) -> str:
             + (f" ({len(awaiting)} check(s) awaiting review by course staff)" if awaiting else "")
         )
     overall = totals["overall"]
-    out.append(f"Score: {overall['earned']:g} / {rubric.TOTAL_POINTS:g}")
+    out.append(f"Score: {show(overall['earned'])} / {show(rubric.TOTAL_POINTS)}")
     if result.partial_run:
         out.append("Partial run: only the selected checks are counted.")
     if not result.complete:
@@ -273,7 +278,7 @@ def markdown(result: GradeResult, title: str = "Grading result") -> str:
         lines.append("| " + " | ".join(row) + " |")
     totals = result.totals()
     lines.append("")
-    lines.append(f"**Score: {totals['overall']['earned']:g} / {rubric.TOTAL_POINTS:g}** "
+    lines.append(f"**Score: {show(totals['overall']['earned'])} / {show(rubric.TOTAL_POINTS)}** "
                  f"(automatic {_cell(totals['automatic'])}, review {_cell(totals['review'])})")
     awaiting = sum(c.max_points for c in result.checks if c.review and c.status == REVIEW)
     if awaiting:
@@ -285,7 +290,8 @@ def markdown(result: GradeResult, title: str = "Grading result") -> str:
         lines += ["", "### Checks that did not earn full points", ""]
         for check in lost:
             lines.append(f"- {SYMBOL.get(check.status, '✗')} **{check.name}** "
-                         f"({check.points:g}/{check.max_points:g}, {_status_word(check.status)}): "
+                         f"({show(check.points)}/{show(check.max_points)}, "
+                         f"{_status_word(check.status)}): "
                          f"{check.message}")
             if check.detail:
                 detail = check.detail.strip().splitlines()

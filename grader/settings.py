@@ -16,6 +16,13 @@ FIXTURES_DIR = REPO_ROOT / "fixtures"
 CASSETTES_DIR = FIXTURES_DIR / "cassettes"
 
 
+# Variables from the student's shell that would change where (or as whom) a replayed
+# request is sent: a grading run removes them, so the grade never depends on them.
+# (API keys are handled by the replay itself, which sets a placeholder.)
+SHELL_VARIABLES_REMOVED = ("OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_ORG_ID",
+                           "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID")
+
+
 def hermetic_env(dspy_cache: str | Path | None = None) -> dict[str, str]:
     """The environment variables that keep a grading run offline and repeatable.
 

@@ -31,14 +31,25 @@ def make_impl(tmp_path: Path, replace: dict[str, Path] | None = None, base: str 
 
 
 def grade(impl: str | Path, *check_files: str, extra: tuple[str, ...] = (),
-          timeout: float = 600) -> dict:
-    """Grade ``impl`` with the given check files (all when none); return the JSON result."""
-    tag = abs(hash((str(impl), check_files, extra)))
+          timeout: float = 600, env: dict[str, str | None] | None = None) -> dict:
+    """Grade ``impl`` with the given check files (all when none); return the JSON result.
+
+    ``env`` changes the grading process's environment: a value sets a variable,
+    None removes it.
+    """
+    tag = abs(hash((str(impl), check_files, extra, tuple(sorted((env or {}).items(), key=str)))))
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"grade-{os.getpid()}-{tag}.json"
     targets = [str(CHECKS / f) for f in check_files] or [str(CHECKS)]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *targets,
            f"--impl={impl}", f"--grade-json={out}", *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    environ = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=environ)
     if not out.exists():
         raise AssertionError(
             f"no result written; pytest said:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

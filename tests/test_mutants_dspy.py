@@ -86,7 +86,32 @@ MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
     "LM on DSPy's default engine": (
         {FORWARD, COMPILE, SAVE},
         [('dspy.LM(model, engine="litellm", cache=False,', "dspy.LM(model, cache=False,")]),
+    # --- promises made observable by the docstring audit
+    "split reorders each side by dialogue": (
+        {SPLIT, COMPILE},
+        [("    dev = [example for example in examples if example.dialogue_id in dev_ids]\n",
+          "    dev = sorted((e for e in examples if e.dialogue_id in dev_ids),\n"
+          "                 key=lambda e: e.dialogue_id)\n")]),
+    "load_examples reverses the file": (
+        {EXAMPLES, SPLIT, FORWARD, COMPILE},
+        [("    for dialogue in load_dialogues(path):\n",
+          "    for dialogue in reversed(load_dialogues(path)):\n")]),
+    "teaching_quality with equal weights": (
+        {RANKING},
+        [("WEIGHTS = (0.35, 0.3, 0.15, 0.2)", "WEIGHTS = (0.25, 0.25, 0.25, 0.25)")]),
+    "split puts every dialogue in train": (
+        {SPLIT, COMPILE},
+        [("    dev_ids = set(dialogue_ids[:n_dev])\n", "    dev_ids = set()\n")]),
 }
+
+# Correct designs other than the reference's: each must keep every point. They are
+# graded, like everything here, with no OPENAI_API_KEY in the environment.
+VARIANTS: dict[str, list[tuple[str, str]]] = {
+    "api_key passed only when given (no offline placeholder)": [
+        ('    elif not live:\n        options["api_key"] = "sk-offline-replay"', "")],
+}
+# The grade must not depend on the student's shell: no real key, ever.
+NO_KEY = {"OPENAI_API_KEY": None}
 
 
 def _build(tmp_path, edits):
@@ -101,9 +126,12 @@ def results(tmp_path_factory):
     jobs = {"reference": "reference", "assignments": "assignments"}
     for number, (name, (_, edits)) in enumerate(MUTANTS.items()):
         jobs[name] = _build(tmp_path_factory.mktemp(f"mutant{number}"), edits)
+    for number, (name, edits) in enumerate(VARIANTS.items()):
+        jobs[name] = _build(tmp_path_factory.mktemp(f"variant{number}"), edits)
     workers = int(os.environ.get("KIT_TEST_WORKERS", "3"))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(grade, impl, CHECKS) for name, impl in jobs.items()}
+        futures = {name: pool.submit(grade, impl, CHECKS, env=NO_KEY)
+                   for name, impl in jobs.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -128,6 +156,11 @@ def test_stub_earns_no_dspy_point(results):
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_is_caught_by_exactly(results, name):
     assert lost(results[name]) == MUTANTS[name][0], results[name]["_stdout"][-3000:]
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_correct_variant_keeps_every_point(results, name):
+    assert not lost(results[name]), results[name]["_stdout"][-3000:]
 
 
 def test_every_check_itself_fails_some_mutant(results):

@@ -84,6 +84,21 @@ MUTANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
     "monitor misses failures": (
         {"test_monitor_reaches_terminal_states"},
         [('if job.status == "failed":', 'if job.status == "error":')]),
+    # --- promises made observable by the docstring audit
+    "role string not counted": (
+        {"test_token_counts_match_real_encoder", "test_cost_estimate_within_a_cent"},
+        [("if isinstance(value, str):  # numbers",
+          'if isinstance(value, str) and key != "role":  # numbers')]),
+    "monitor times out one poll early": (
+        {"test_monitor_reaches_terminal_states"},
+        [("if elapsed >= timeout_seconds:", "if elapsed + poll_seconds >= timeout_seconds:")]),
+    "split not seeded": (
+        {"test_split_has_no_shared_example"},
+        [("random.Random(seed).shuffle(shuffled)", "random.shuffle(shuffled)")]),
+    "special-token text refused": (
+        {"test_token_counts_match_real_encoder"},
+        [("return len(encoding_for(model).encode(text, disallowed_special=()))",
+          "return len(encoding_for(model).encode(text))")]),
 }
 
 # Mutants graded together; within a group the expected catches are disjoint.
@@ -95,6 +110,8 @@ GROUPS = [
      "cl100k_base for gpt-4o", "split keeps duplicates", "upload with the wrong purpose",
      "monitor misses failures"],
     ["roles swapped", "no per-message overhead"],
+    ["role string not counted", "monitor times out one poll early", "split not seeded"],
+    ["special-token text refused"],
 ]
 
 

@@ -397,3 +397,26 @@ def test_the_plugin_stays_dormant_in_another_project(pytester):
         os.environ.update(env_before)
     result.assert_outcomes(passed=2)
     assert "Score:" not in result.stdout.str()
+
+
+def test_a_partly_earned_check_shows_its_points_where_students_look(kit):
+    write, run = kit
+    write(full_suite(overrides={"test_technical_dspy": "credit(2 / 3, 'two of three parts')"}))
+    res, data, _ = run("-v")
+    check = next(c for c in data["checks"] if c["name"] == "test_technical_dspy")
+    shown = f"{reports.show(check['points'])}/{reports.show(check['max_points'])}"
+    res.stdout.fnmatch_lines([f"*test_technical_dspy PARTIAL {shown}*"])
+    res.stdout.fnmatch_lines(["*1 partial*"])
+    assert check["points"] == round(check["max_points"] * 2 / 3, 4)  # the JSON keeps 4 decimals
+    assert f"{round(check['points'], 2):g} / " in res.stdout.str()
+
+
+def test_the_table_rounds_as_a_person_reads_it():
+    assert reports.show(10.6667) == "10.67"
+    assert reports.show(7.5) == "7.5"
+    assert reports.show(12.0) == "12"
+    check = CheckResult(id="c", name="c", category="technical", approach="lora", max_points=2)
+    check.finish("partial", 1 / 3)
+    result = GradeResult(impl="x")
+    result.checks.append(check)
+    assert "0.67 / 2" in reports.table(result) and "0.6667" not in reports.table(result)

@@ -236,6 +236,11 @@ def test_examples_from_dialogues(impl):
     loaded = mod.load_examples(DIALOGUES)
     assert len(loaded) == expected, (
         f"load_examples() gave {len(loaded)} examples from the dataset; expected {expected}")
+    in_file = [turns[i - 1]["content"] for line in lines if line.strip()
+               for turns in [json.loads(line)["dialogue"]] for i in _pairs(turns)]
+    assert [e.teacher_prompt for e in loaded] == in_file, (
+        "load_examples() does not give the examples in file order (dialogue by dialogue, "
+        "turn by turn)")
 
 
 def _dialogue_of(example):
@@ -267,6 +272,12 @@ def test_split_examples(impl):
         again = mod.split_examples(examples, dev_fraction=fraction, seed=seed)
         assert [e.teacher_prompt for e in again[1]] == [e.teacher_prompt for e in dev], \
             "split_examples gave a different split for the same seed"
+        position = {e.teacher_prompt: k for k, e in enumerate(examples)}
+        for side, name in ((train, "train"), (dev, "dev")):
+            order = [position.get(e.teacher_prompt, -1) for e in side]
+            assert order == sorted(order), (
+                f"{name} does not keep the examples' original order: shuffle the dialogues, "
+                "then keep each side's examples in the order they came")
 
     property_holds()
     examples = mod.load_examples(DIALOGUES)

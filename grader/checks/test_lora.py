@@ -156,7 +156,7 @@ def test_prepare_model_freezes_base(impl):
     assert adapted == wanted, f"layers/modules without LoRA adapters: {sorted(wanted - adapted)}"
 
 
-@pytest.mark.rubric("technical", "lora", points=2)
+@pytest.mark.rubric("technical", "lora", points=1)
 def test_trainable_parameter_count(impl, credit):
     """count_trainable_parameters(model) must return (trainable, total), and the model from
     prepare_model_and_tokenizer must have exactly layers x sum of r x (in + out) over q_proj and
@@ -211,40 +211,144 @@ def test_label_masking(impl, tokenizer, instruction, answer, extra, max_length):
         f"no answer token is learned (all labels are -100) for {answer!r}: never drop the answer")
     assert labels[masked:] == ids[masked:], (
         "after the prompt, labels must equal input_ids (every answer token learned)")
-    assert masked <= len(prompt) and ids[:masked] == prompt[len(prompt) - masked:], (
-        "the masked tokens are not the prompt's tokens: labels must be -100 exactly on the prompt")
+    start = [tokenizer.bos_token_id] if prompt[:1] == [tokenizer.bos_token_id] else []
+    kept_end = ids[:masked] == prompt[len(prompt) - masked:]
+    kept_start_and_end = (bool(start) and 0 < masked < len(prompt)
+                          and ids[:masked] == start + prompt[len(prompt) - masked + 1:])
+    assert masked <= len(prompt) and (kept_end or kept_start_and_end), (
+        "the masked (-100) tokens must be the prompt's last tokens: a prompt that does not fit "
+        "is cut from the left, keeping its end '### Response:' (keeping the start token <s> in "
+        "front is fine too), and nothing else may be masked")
     assert ids[masked:] == full_answer[:len(ids) - masked], (
         "the learned tokens are not the answer's tokens followed by eos")
     if fits:
         assert masked == len(prompt), (
             f"{len(prompt) - masked} prompt tokens are learned instead of masked with -100")
         assert len(ids) - masked == len(full_answer), "answer tokens were dropped although they fit"
+    else:
+        room = min(len(full_answer), max(max_length - len(prompt), max_length // 2))
+        assert len(ids) - masked >= room, (
+            f"{len(ids) - masked} answer tokens kept with max_length={max_length} and a "
+            f"{len(prompt)}-token prompt: the answer may use all the room the prompt leaves and "
+            f"at least half the window ({room} of its {len(full_answer)} tokens here)")
+        assert len(ids) == max_length, (
+            f"{len(ids)} tokens for a text longer than max_length={max_length}: the prompt gets "
+            "the room the answer leaves")
+
+
+ROWS = st.lists(st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=12),
+                min_size=1, max_size=5)
+
+
+@pytest.mark.rubric("technical", "lora", points=1)
+@settings(max_examples=60)
+@given(rows=ROWS, pad=st.integers(min_value=0, max_value=500))
+def test_pad_batch(impl, rows, pad):
+    """pad_batch(examples, pad_token_id) must pad every example on the right to the longest one and
+    return tensors input_ids / attention_mask / labels of shape (examples, longest), padding with
+    pad_token_id, 0 and -100. Read: https://huggingface.co/docs/transformers/pad_truncation"""
+    examples = [{"input_ids": list(r), "attention_mask": [1] * len(r),
+                 "labels": [-100] + list(r[1:])} for r in rows]
+    batch = impl.module(MODULE).pad_batch(examples, pad)
+    width = max(len(r) for r in rows)
+    fill = {"input_ids": pad, "attention_mask": 0, "labels": -100}
+    for key, value in fill.items():
+        assert key in batch, f"pad_batch returned no {key!r}"
+        tensor = batch[key]
+        assert isinstance(tensor, torch.Tensor), f"{key} is a {type(tensor).__name__}, not a tensor"
+        assert tuple(tensor.shape) == (len(rows), width), (
+            f"{key} has shape {tuple(tensor.shape)}; expected (examples, longest) = "
+            f"{(len(rows), width)}")
+        for i, example in enumerate(examples):
+            row = tensor[i].tolist()
+            n = len(example[key])
+            assert row[:n] == example[key], (
+                f"{key} row {i} does not start with the example's values: pad on the right")
+            assert row[n:] == [value] * (width - n), (
+                f"{key} row {i} is padded with {row[n:]}; expected {value} after the example "
+                "(on the right)")
 
 
 # ---------------------------------------------------------------- training
+@torch.no_grad()
+def tokenized_loss(model, examples) -> float | None:
+    """Cross-entropy per learned token of already tokenized examples (labels != -100)."""
+    total, count = 0.0, 0
+    for example in examples:
+        ids = torch.tensor([list(example["input_ids"])])
+        labels = torch.tensor(list(example["labels"])[1:])
+        logits = model(input_ids=ids).logits[0, :-1]
+        total += torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100,
+                                                   reduction="sum").item()
+        count += int((labels != -100).sum())
+    return total / count if count else None
+
+
+def adapter_values(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for n, p in model.named_parameters() if "lora_" in n]
+
+
 @pytest.mark.rubric("technical", "lora", points=2)
 def test_loss_falls(impl, tokenizer, credit):
     """train(model, tokenizer, records, steps=..., learning_rate=..., batch_size=..., seed=...)
-    must lower the loss on the training records without touching the frozen base weights, and
-    evaluate_loss must return the mean loss per answer token. Read:
+    must lower the loss on the training records without touching the frozen base weights, return
+    one loss per step, and be seeded (same seed, same result; another seed, another result);
+    evaluate_loss must return the mean loss per answer token, whatever the batch size. Read:
     https://huggingface.co/docs/transformers/main_classes/trainer"""
     module = impl.module(MODULE)
     model = lora_model()
     frozen = base_weights(model)
     before = answer_loss(model, tokenizer, module.format_prompt)
-    reported = module.evaluate_loss(model, tokenizer, RECORDS)
-    evaluated = abs(reported - before) <= 1e-3 * before
-    module.train(model, tokenizer, RECORDS, steps=12, learning_rate=1e-2, batch_size=4, seed=0)
+    # evaluate_loss is judged on the student's own tokenization too, so a tokenize_example
+    # mistake costs test_label_masking, not this check.
+    try:
+        own = tokenized_loss(model, module.tokenize_records(tokenizer, RECORDS))
+    except Exception:  # noqa: BLE001 - a broken tokenize_records is graded elsewhere
+        own = None
+    reported = module.evaluate_loss(model, tokenizer, RECORDS, batch_size=3)
+    wants = [w for w in (before, own) if w is not None]
+    evaluated = any(abs(reported - w) <= 1e-3 * w for w in wants)
+    result = module.train(model, tokenizer, RECORDS, steps=12, learning_rate=1e-2, batch_size=4,
+                          seed=0)
     after = answer_loss(model, tokenizer, module.format_prompt)
     changed = [n for n, p in model.named_parameters() if n in frozen and not p.equal(frozen[n])]
     fell = after < before - 0.05 and not changed
-    credit((evaluated + fell) / 2, f"loss {before:.3f} -> {after:.3f}; evaluate_loss "
-                                   f"{'right' if evaluated else 'wrong'}")
+    seeded, seed_problem = seeded_training(module, tokenizer, result)
+    credit((evaluated + fell + seeded) / 3,
+           f"loss {before:.3f} -> {after:.3f}; evaluate_loss {'right' if evaluated else 'wrong'}; "
+           f"training {'seeded' if seeded else 'not seeded: ' + seed_problem}")
     assert not changed, f"training changed frozen base weights, e.g. {changed[0]}"
     assert fell, (f"the answer loss went from {before:.4f} to {after:.4f} in 12 steps at "
                   f"learning rate 1e-2: it should fall by more than 0.05")
-    assert evaluated, (f"evaluate_loss returned {reported:.4f}; the mean cross-entropy per "
-                       f"answer token is {before:.4f}")
+    own_text = "" if own is None or abs(own - before) <= 1e-3 * before else (
+        f" ({own:.4f} over the tokens your tokenize_example learns)")
+    assert evaluated, (f"evaluate_loss(records, batch_size=3) returned {reported:.4f}; the mean "
+                       f"cross-entropy per answer token is {before:.4f}{own_text}: sum over "
+                       f"answer tokens and divide by their number, not a mean of batch means")
+    assert seeded, seed_problem
+
+
+def seeded_training(module, tokenizer, result) -> tuple[bool, str]:
+    """Whether train() reports one loss per step and follows its seed; (ok, what is wrong)."""
+    losses = result.get("losses") if isinstance(result, dict) else None
+    if not isinstance(losses, list) or len(losses) != 12:
+        return False, (f"train(steps=12) must return a dict whose 'losses' has one loss per "
+                       f"step; got {str(losses)[:80]}")
+
+    def run(seed: int, noise: int) -> list[torch.Tensor]:
+        model = lora_model()
+        torch.manual_seed(noise)  # the global generator must not decide the result
+        module.train(model, tokenizer, RECORDS, steps=3, learning_rate=1e-2, batch_size=2,
+                     seed=seed)
+        return adapter_values(model)
+
+    first, again, other = run(1, 11), run(1, 22), run(2, 11)
+    if not all(a.equal(b) for a, b in zip(first, again, strict=True)):
+        return False, "two trainings with the same seed gave different adapters: seed everything"
+    if all(a.equal(b) for a, b in zip(first, other, strict=True)):
+        return False, ("seed=1 and seed=2 gave identical adapters: the seed must decide the "
+                       "data order and dropout (pass it to the Trainer / set_seed)")
+    return True, ""
 
 
 # ---------------------------------------------------------------- after training
