@@ -20,7 +20,15 @@ import pytest
 
 from grader import analysis_doc as fig
 from grader.seam import REPO_ROOT
-from grader.similarity import find_near_duplicates, record_text
+from grader.similarity import (
+    NEAR_DUPLICATE_THRESHOLD,
+    SAME_QUESTION_THRESHOLD,
+    content_words,
+    find_near_duplicates,
+    record_question,
+    record_text,
+    same_question,
+)
 from grader.validate import schema_for_path, schema_for_record, validate_file
 
 NEEDED = 10  # new records of each format
@@ -28,16 +36,21 @@ APPROACHES = ("dspy", "openai", "lora")
 
 
 # ---------------------------------------------------------------- new data
-_PROVIDED: list[str] = []
+_PROVIDED: list[dict] = []
+
+
+def provided_records() -> list[dict]:
+    """Every record the kit ships in data/*.jsonl."""
+    if not _PROVIDED:
+        for path in sorted((REPO_ROOT / "data").glob("*.jsonl")):
+            with path.open(encoding="utf-8") as handle:
+                _PROVIDED.extend(json.loads(line) for line in handle if line.strip())
+    return _PROVIDED
 
 
 def provided_texts() -> list[str]:
     """Texts of every record the kit ships in data/*.jsonl."""
-    if not _PROVIDED:
-        for path in sorted((REPO_ROOT / "data").glob("*.jsonl")):
-            with path.open(encoding="utf-8") as handle:
-                _PROVIDED.extend(record_text(json.loads(line)) for line in handle if line.strip())
-    return _PROVIDED
+    return [record_text(record) for record in provided_records()]
 
 
 def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
@@ -70,10 +83,24 @@ def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
 
 
 def originality(records: list[dict]) -> tuple[int, list[str]]:
-    """How many records are original: no exact or near duplicate of data/ or of an earlier one."""
+    """How many records are original: no exact or near duplicate of data/ or of an earlier one,
+    and no question the kit's data/ already asks (grader/similarity.py: both measures)."""
     texts = [record_text(r) for r in records]
-    copied = {i: f"record {i + 1} copies a record of the kit's data/ (similarity {score:.2f})"
+    copied = {i: f"record {i + 1} copies a record of the kit's data/ (character 5-gram "
+                 f"similarity {score:.2f}, {NEAR_DUPLICATE_THRESHOLD} or more is a copy)"
               for i, _, score in find_near_duplicates(texts, provided_texts())}
+    kit_questions = [(content_words(record_question(r)), record_question(r))
+                     for r in provided_records()]
+    for i, record in enumerate(records):
+        if i in copied:
+            continue
+        asked = content_words(record_question(record))
+        score, question = max(((same_question(asked, words), text)
+                               for words, text in kit_questions), default=(0.0, ""))
+        if score >= SAME_QUESTION_THRESHOLD:
+            copied[i] = (f"record {i + 1} asks a question the kit's data/ already asks "
+                         f"({question.strip()[:60]!r}; content-word similarity {score:.2f}, "
+                         f"{SAME_QUESTION_THRESHOLD} or more is the same question)")
     for i, j, score in find_near_duplicates(texts):
         copied.setdefault(j, f"record {j + 1} repeats record {i + 1} (similarity {score:.2f})")
     return len(texts) - len(copied), [copied[i] for i in sorted(copied)]
@@ -102,7 +129,8 @@ def test_new_dialogues_count(impl, credit):
 @pytest.mark.rubric("creativity", None, points=2)
 def test_new_dialogues_original(impl, credit):
     """Your new dialogues must be your own: no exact or near duplicate of the kit's data/ or of
-    each other (word-shingle similarity, see grader/similarity.py)."""
+    each other (character 5-gram similarity), and none on a question the kit's data/ already
+    asks (content-word similarity). See assignments/data/README.md."""
     by_format, *_ = new_data(impl)
     dialogues = by_format["dialogue"]
     assert dialogues, "no valid dialogue-format record in assignments/data"
@@ -127,7 +155,8 @@ def credit_original(impl, credit, fmt: str, record_name: str, item: str) -> None
 @pytest.mark.rubric("creativity", "openai", points=3)
 def test_new_chat_examples(impl, credit):
     """Prepare at least 10 new, original chat fine-tuning examples (OpenAI format: system,
-    user = student, assistant = teacher) in assignments/data/, e.g. my_chat.jsonl.
+    user = student, assistant = teacher) in assignments/data/, e.g. my_chat.jsonl, on questions
+    the kit's data/ does not already ask (see assignments/data/README.md).
     Read: https://platform.openai.com/docs/guides/fine-tuning"""
     credit_original(impl, credit, "chat", "chat-format record", "chat example")
 
@@ -135,7 +164,8 @@ def test_new_chat_examples(impl, credit):
 @pytest.mark.rubric("creativity", "lora", points=3)
 def test_new_qa_pairs(impl, credit):
     """Write at least 10 new, original instruction/output QA pairs for LoRA training in
-    assignments/data/, e.g. my_qa.jsonl. See assignments/data/README.md."""
+    assignments/data/, e.g. my_qa.jsonl, on questions the kit's data/ does not already ask.
+    See assignments/data/README.md."""
     credit_original(impl, credit, "qa", "QA-format record", "QA pair")
 
 
