@@ -2,8 +2,11 @@
 
 The honest core: every figure in the ```yaml figures block is recomputed by
 running *your own code* through the seam (see grader/analysis_doc.py for the exact
-calls and tolerances). Depth of reasoning is judged by course staff: those
-checks show as "awaiting review" until an instructor's review file fills them.
+calls and tolerances), and an answer counts when it says something about its own
+question: the rule in the template (analysis_doc.ANSWER_RULE) asks for words of
+your own, two of the concepts listed under the question, and your own figures
+where the question lists them. Depth of reasoning is judged by course staff:
+those checks show as "awaiting review" until an instructor's review file fills them.
 """
 
 from __future__ import annotations
@@ -27,29 +30,28 @@ TABLE_ROWS = {
 
 # ---------------------------------------------------------------- helpers
 def answered_questions(impl, section: str) -> tuple[int, list[str]]:
-    """How many of the six questions of a section are answered; the problems found."""
+    """How many of the six questions of a section are answered; the problems found.
+
+    An answer counts when it follows the rule written in the template (fig.ANSWER_RULE):
+    30 words of its own that use two of the concepts listed under the question and, where
+    the question lists figures, quote one of the student's own figures.
+    """
     doc = fig.read_document(impl)
-    template = fig.template_document()
     if section not in doc.sections:
         raise AssertionError(f"ANALYSIS.md has no section for {section}: keep the heading "
                              f"{SECTION_TITLES[section]!r} from the template")
+    verdicts = fig.judge_answers(doc)
     answered, problems = 0, []
     for topic in fig.QUESTIONS:
         title = fig.QUESTION_TITLES[topic]
-        body = doc.body(section, topic)
-        if body is None:
+        if doc.body(section, topic) is None:
             problems.append(f"{section}: the heading '### {title}' is missing")
             continue
-        answer = fig.answer_text(body)
-        count = len(fig.words(answer))
-        question = fig.question_text(template.body(section, topic) or "")
-        if count < fig.MIN_WORDS:
-            problems.append(f"{section} / {title}: {count} words of your own, "
-                            f"at least {fig.MIN_WORDS} needed")
-        elif question and similarity(answer, question) >= NEAR_DUPLICATE_THRESHOLD:
-            problems.append(f"{section} / {title}: the answer repeats the template's question")
-        else:
+        verdict = verdicts[(section, topic)]
+        if verdict.ok:
             answered += 1
+        else:
+            problems.append(f"{section} / {title}: " + "; ".join(verdict.problems))
     return answered, problems
 
 
@@ -86,8 +88,9 @@ def grade_figures(credit, figures: dict, group: str, computed: dict,
 # ---------------------------------------------------------------- DSPy (8)
 @pytest.mark.rubric("analysis", "dspy", points=1.5)
 def test_dspy_questions_answered(impl, credit):
-    """Answer the six questions of the DSPy section of ANALYSIS.md in your own words
-    (at least 30 words each, not the template's question). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the DSPy section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "dspy")
 
 
@@ -121,8 +124,9 @@ def test_dspy_reasoning_depth(impl):
 # ---------------------------------------------------------------- OpenAI (6)
 @pytest.mark.rubric("analysis", "openai", points=1)
 def test_openai_questions_answered(impl, credit):
-    """Answer the six questions of the OpenAI section of ANALYSIS.md in your own words
-    (at least 30 words each). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the OpenAI section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "openai")
 
 
@@ -157,8 +161,9 @@ def test_openai_reasoning_depth(impl):
 # ---------------------------------------------------------------- LoRA (6)
 @pytest.mark.rubric("analysis", "lora", points=1)
 def test_lora_questions_answered(impl, credit):
-    """Answer the six questions of the LoRA section of ANALYSIS.md in your own words
-    (at least 30 words each). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the LoRA section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "lora")
 
 
@@ -212,7 +217,8 @@ def test_figures_block_complete(impl, credit):
 @pytest.mark.rubric("analysis", None, points=1.5)
 def test_comparison_questions_answered(impl, credit):
     """Answer the six questions of the Comparison section of ANALYSIS.md in your own words:
-    compare the three approaches, do not describe them one by one again."""
+    compare the approaches (name two or more in each answer), use two of the concepts listed
+    under each question, and quote your own figures where it lists them."""
     grade_questions(impl, credit, "comparison")
 
 

@@ -19,6 +19,7 @@ import math
 import pytest
 
 from grader import analysis_doc as fig
+from grader import experiments
 from grader.seam import REPO_ROOT
 from grader.similarity import (
     NEAR_DUPLICATE_THRESHOLD,
@@ -362,17 +363,17 @@ def test_novel_metric_ranks_good_above_bad(impl, credit):
 @pytest.mark.rubric("creativity", None, points=1.5)
 def test_enhancement_documented(impl, credit):
     """Describe your enhancement in ANALYSIS.md section 5 (what you tried and why, and the
-    result, 30+ words each) and fill the enhancement figures: approach (dspy, openai or lora),
-    metric, baseline and result."""
+    result quoting your baseline and result figures, by the template's rule for answers) and
+    fill the enhancement figures: approach (dspy, openai or lora), metric, baseline and result."""
     doc = fig.read_document(impl)
+    verdicts = fig.judge_answers(doc)
     parts, problems = 0, []
     for topic in ("tried", "result"):
-        count = len(fig.words(doc.answer("enhancement", topic)))
-        if count >= fig.MIN_WORDS:
+        verdict = verdicts[("enhancement", topic)]
+        if verdict.ok:
             parts += 1
         else:
-            problems.append(f"enhancement / {topic}: {count} words, "
-                            f"at least {fig.MIN_WORDS} needed")
+            problems.append(f"enhancement / {topic}: " + "; ".join(verdict.problems))
     try:
         block = fig.read_figures(impl)["enhancement"]
     except fig.FiguresError as exc:
@@ -389,11 +390,87 @@ def test_enhancement_documented(impl, credit):
     credit(parts / 3, "; ".join(problems) or "documented")
 
 
+@experiments.instrument("enhancement")
+def work_done():
+    """Count what run_enhancement() really runs: optimizer steps, model forwards, LM calls.
+
+    Hooks, not mocks: torch's global optimizer-step and module-forward hooks see every
+    training step and forward pass of any model, and DSPy's LM class is wrapped so every
+    call of a DSPy program (answered from the recordings) is counted. For each optimizer
+    the number of parameters it trains is kept, so the trainable-parameter counts the
+    enhancement reports can be compared with the ones that really trained.
+    """
+    import torch
+
+    counts = {"optimizer_steps": 0, "forwards": 0, "lm_calls": 0, "trained_params": {}}
+
+    def after_step(optimizer, args, kwargs):
+        counts["optimizer_steps"] += 1
+        counts["trained_params"].setdefault(id(optimizer), sum(
+            p.numel() for group in optimizer.param_groups for p in group["params"]))
+
+    def after_forward(module, args, output):
+        if hasattr(module, "config"):  # a transformers model (or a peft wrapper of one)
+            counts["forwards"] += 1
+
+    step_hook = torch.optim.optimizer.register_optimizer_step_post_hook(after_step)
+    forward_hook = torch.nn.modules.module.register_module_forward_hook(after_forward)
+    lm_class = own_call = None
+    try:
+        import dspy
+
+        lm_class = dspy.LM
+        own_call = vars(lm_class).get("__call__")  # None when inherited from BaseLM
+        original_call = lm_class.__call__
+
+        def counted_call(self, *args, **kwargs):
+            counts["lm_calls"] += 1
+            return original_call(self, *args, **kwargs)
+
+        lm_class.__call__ = counted_call
+    except ImportError:  # no DSPy installed: a LoRA enhancement is still observed
+        pass
+    try:
+        yield counts
+    finally:
+        step_hook.remove()
+        forward_hook.remove()
+        if lm_class is not None:
+            if own_call is None:
+                del lm_class.__call__
+            else:
+                lm_class.__call__ = own_call
+
+
+def work_problems(approach, computed: dict, counts: dict | None) -> list[str]:
+    """What the one run of run_enhancement() did not do that its approach requires."""
+    if not counts:
+        return []
+    if approach == "lora":
+        if counts["optimizer_steps"] == 0 or counts["forwards"] == 0:
+            return [f"run_enhancement() trained nothing: the grader counted "
+                    f"{counts['optimizer_steps']} optimizer steps and {counts['forwards']} "
+                    "forward passes of a model while it ran; it must train both variants "
+                    "and return the losses it measured, not numbers typed in"]
+        trained = set(counts["trained_params"].values())
+        claimed = {k: computed[k] for k in ("baseline_trainable_params", "result_trainable_params")
+                   if fig.number(computed.get(k)) is not None}
+        wrong = [f"{k}={v:g}" for k, v in claimed.items() if v not in trained]
+        if wrong:
+            return [f"run_enhancement() reports {', '.join(wrong)}, but the optimizers that ran "
+                    f"trained {', '.join(str(t) for t in sorted(trained))} parameters"]
+    if approach == "dspy" and counts["lm_calls"] == 0:
+        return ["run_enhancement() made no LM call: a DSPy enhancement must run the programs "
+                "it compares (the grader replays their calls) and return the scores it measured"]
+    return []
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.rubric("creativity", None, points=2.5)
 def test_enhancement_rerun_matches(impl, experiments, credit):
-    """enhancement.run_enhancement() must run offline and return the baseline and result your
-    figures block reports (within 2 %), so the grader can reproduce your experiment."""
+    """enhancement.run_enhancement() must run offline, really train (LoRA: optimizer steps the
+    grader counts) or optimize (DSPy: LM calls the grader counts), and return the baseline and
+    result your figures block reports (within 2 %), so the grader can reproduce your experiment."""
     keys = ("baseline", "result")
     try:
         block = fig.read_figures(impl)
@@ -406,6 +483,9 @@ def test_enhancement_rerun_matches(impl, experiments, credit):
     assert computed.get("metric") in (None, said), (
         f"enhancement.metric: ANALYSIS.md says {said!r}, run_enhancement() reports "
         f"{computed.get('metric')!r}")
+    approach = computed.get("approach") or block["enhancement"].get("approach")
+    not_run = work_problems(approach, computed, experiments.observed("enhancement", "work_done"))
+    assert not not_run, "\n".join(not_run)
     problems = fig.compare(block, "enhancement", computed, keys)
     agreeing = len(keys) - len(problems)
     assert agreeing, "the re-run does not reproduce your figures:\n" + "\n".join(problems)
