@@ -504,8 +504,11 @@ def numbers_in(text: str) -> list[tuple[float, int, bool]]:
 
 
 def quotes_figure(written: tuple[float, int, bool], figure: float) -> bool:
-    """True when a written number is ``figure``: within 1 %, or ``figure`` rounded as written
-    (with two significant digits or more); a percentage is compared with 100 x ``figure`` too."""
+    """True when a written number is ``figure``.
+
+    It is when it is within 1 % of it, or ``figure`` rounded as written (two significant
+    digits or more); a percentage is compared with 100 x ``figure`` too.
+    """
     value, decimals, percent = written
     for target in ((figure, figure * 100) if percent else (figure,)):
         if abs(value - target) <= 0.01 * abs(target) + 1e-12:
@@ -556,6 +559,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """True when the answer follows the rule."""
         return not self.problems
 
 

@@ -163,7 +163,7 @@ def _bitset(shingle_set: frozenset[str], ids: dict[str, int]) -> int:
 # A record can be new text on an old question: a kit dialogue retold in other words
 # shares few 5-grams with the original. So the question a record asks is compared
 # too, by its content words: the opening teacher turn of a dialogue, the student's
-# (user's) messages of a chat example, the instruction (and input) of a QA pair;
+# (user's) first message of a chat example, the instruction (and input) of a QA pair;
 # lower-cased, common English words and instruction boilerplate ("explain", "student",
 # "high school") dropped, a plural or -ed/-ing ending cut. Two questions are the same
 # when their content-word sets share at least SAME_QUESTION_MIN_SHARED words and have
@@ -209,8 +209,10 @@ def record_question(record: Any) -> str:
                 return str(turn.get("content", ""))
         return ""
     if isinstance(record.get("messages"), list):
-        return "\n".join(str(m.get("content", "")) for m in record["messages"]
-                         if isinstance(m, dict) and m.get("role") == "user")
+        for message in record["messages"]:
+            if isinstance(message, dict) and message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
     return "\n".join(str(record[key]) for key in ("instruction", "input")
                      if isinstance(record.get(key), str))
 

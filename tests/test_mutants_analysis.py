@@ -159,6 +159,13 @@ MUTANTS = [
     ("figure_left_null", set_figure("lora.loss_after", lambda v, d: None),
      (A, P), "figures_block or lora_training or well_formed",
      {FIGURES, LORA_TRAINING, WELL_FORMED}),
+    ("enhancement_numbers_typed_in",
+     edit("enhancement.py",
+          "    baseline = train_with_targets(BASELINE_TARGETS, steps=steps, seed=seed)\n"
+          "    enhanced = train_with_targets(ENHANCED_TARGETS, steps=steps, seed=seed)\n",
+          '    baseline = {"eval_loss": 6.86139, "trainable_params": 3584}\n'
+          '    enhanced = {"eval_loss": 6.85418, "trainable_params": 7168}\n'),
+     (C,), "enhancement", {ENH_RERUN}),
     ("enhancement_approach_unknown", set_figure("enhancement.approach", lambda v, d: "prompting"),
      (C,), "enhancement_documented", {ENH_DOC}),
     ("one_paragraph_pasted_twice",

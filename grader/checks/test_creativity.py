@@ -85,7 +85,10 @@ def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
 
 def originality(records: list[dict]) -> tuple[int, list[str]]:
     """How many records are original: no exact or near duplicate of data/ or of an earlier one,
-    and no question the kit's data/ already asks (grader/similarity.py: both measures)."""
+    and no question the kit's data/ already asks.
+
+    Both measures are in grader/similarity.py.
+    """
     texts = [record_text(r) for r in records]
     copied = {i: f"record {i + 1} copies a record of the kit's data/ (character 5-gram "
                  f"similarity {score:.2f}, {NEAR_DUPLICATE_THRESHOLD} or more is a copy)"
@@ -400,7 +403,8 @@ def work_done():
     the number of parameters it trains is kept, so the trainable-parameter counts the
     enhancement reports can be compared with the ones that really trained.
     """
-    import torch
+    from torch.nn.modules.module import register_module_forward_hook
+    from torch.optim.optimizer import register_optimizer_step_post_hook
 
     counts = {"optimizer_steps": 0, "forwards": 0, "lm_calls": 0, "trained_params": {}}
 
@@ -413,8 +417,8 @@ def work_done():
         if hasattr(module, "config"):  # a transformers model (or a peft wrapper of one)
             counts["forwards"] += 1
 
-    step_hook = torch.optim.optimizer.register_optimizer_step_post_hook(after_step)
-    forward_hook = torch.nn.modules.module.register_module_forward_hook(after_forward)
+    step_hook = register_optimizer_step_post_hook(after_step)
+    forward_hook = register_module_forward_hook(after_forward)
     lm_class = own_call = None
     try:
         import dspy
