@@ -238,3 +238,25 @@ def test_reworded_records_are_not_near_copies():
     original, problems = creativity.originality(records[:len(REWORDED_DIALOGUE_OPENINGS)])
     assert original <= 2, problems  # the measure's known misses: see grader/similarity.py
     assert all("asks a question the kit's data/ already asks" in p for p in problems)
+
+
+def test_every_ruled_question_shows_its_concepts_and_valid_figures():
+    """The rule is readable in the template: concepts under every graded question, and
+    only figure names the figures block has."""
+    rules = fig.question_rules()
+    assert set(rules) == {(s, t) for s, topics in fig.RULED_TOPICS.items() for t in topics}
+    for key, rule in rules.items():
+        assert len(rule.concepts) >= fig.MIN_CONCEPTS + 1, key
+        for name in rule.figures:
+            group, _, figure = name.partition(".")
+            assert figure in fig.FIGURE_KEYS.get(group, ()), (key, name)
+    assert fig.ANSWER_RULE.count(". ") == 1  # two sentences, as the template shows them
+
+
+def test_quoting_a_figure_allows_rounding_and_percent():
+    assert fig.quotes_figure(fig.numbers_in("$0.19")[0], 0.192618)
+    assert fig.quotes_figure(fig.numbers_in("2.5 %")[0], 0.0250335)
+    assert fig.quotes_figure(fig.numbers_in("3,584")[0], 3584)
+    assert fig.quotes_figure(fig.numbers_in("6.94")[0], 6.93908)
+    assert not fig.quotes_figure(fig.numbers_in("0")[0], 0.0544351)
+    assert not fig.quotes_figure(fig.numbers_in("0.25")[0], 0.4294)
