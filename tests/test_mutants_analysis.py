@@ -138,8 +138,9 @@ def _question(section, topic):
 
 # (name, how to change the copy, check files, -k selection or None, checks that must lose points)
 MUTANTS = [
+    # The comparison's cost answer quotes the real cost, no longer the one in the figures block.
     ("cost_typed_wrong", set_figure("openai.cost_usd", lambda v, d: round(v * 2, 6)),
-     (A,), None, {OPENAI_COST}),
+     (A,), None, {OPENAI_COST, COMPARISON_Q}),
     ("trainable_params_typed_wrong",
      set_figure("lora.trainable_params", lambda v, d: d["lora"]["total_params"]),
      (A,), None, {LORA_PARAMS}),
@@ -170,7 +171,7 @@ MUTANTS = [
      (C,), "enhancement_documented", {ENH_DOC}),
     ("one_paragraph_pasted_twice",
      set_answer("dspy", "performance", lambda doc: doc.answer("dspy", "cost")),
-     (A, P), TEXT_ONLY, {OWN_WORDS}),
+     (A, P), TEXT_ONLY, {OWN_WORDS, DSPY_Q}),  # repeated sentences count for neither answer
     ("answer_left_as_placeholder", set_answer("lora", "cost", fig.PLACEHOLDER),
      (A, P), TEXT_ONLY, {LORA_Q, OWN_WORDS, WELL_FORMED}),
     ("question_pasted_as_answer",
