@@ -40,6 +40,7 @@ ANSWER_CHECKS = {"test_dspy_questions_answered": 1.5, "test_openai_questions_ans
                  "test_lora_questions_answered": 1, "test_comparison_questions_answered": 1.5,
                  "test_answers_in_own_words": 1, "test_enhancement_documented": 1.5}
 ANSWER_SELECTION = "questions_answered or own_words or enhancement_documented"
+GAMING_SELECTION = "not test_creativity.py or enhancement_documented"
 DATA_CHECKS = {"test_new_data_valid": 2, "test_new_dialogues_count": 2,
                "test_new_dialogues_original": 2, "test_new_chat_examples": 3,
                "test_new_qa_pairs": 3}
@@ -182,10 +183,11 @@ def styled(style: str):
 CASES = {
     **{style: (styled(style), ("test_analysis.py", "test_creativity.py"), ANSWER_SELECTION)
        for style in STYLES},
+    # Every Analysis check (the figure checks are skipped, so no experiment runs).
     "generic": (lambda impl: rewrite(impl, every_answer(generic_paragraph)),
-                ("test_analysis.py", "test_creativity.py"), ANSWER_SELECTION),
+                ("test_analysis.py", "test_creativity.py"), GAMING_SELECTION),
     "unrelated": (lambda impl: rewrite(impl, every_answer(unrelated_paragraph)),
-                  ("test_analysis.py", "test_creativity.py"), ANSWER_SELECTION),
+                  ("test_analysis.py", "test_creativity.py"), GAMING_SELECTION),
     "reworded_data": (reworded_data, ("test_creativity.py",), "new_"),
 }
 
@@ -218,6 +220,16 @@ def test_answers_that_say_nothing_lose_at_least_half(results, case):
     result = results[case]
     assert round(earned(result, ANSWER_CHECKS), 6) <= sum(ANSWER_CHECKS.values()) / 2, \
         result["_stdout"][-4000:]
+
+
+@pytest.mark.parametrize("case", ["generic", "unrelated"])
+def test_answers_that_say_nothing_lose_half_of_the_analysis_category(results, case):
+    """A section's figure checks count once one of its questions is answered, so correct
+    figures alone do not carry an analysis that says nothing."""
+    result = results[case]
+    analysis = [c for c in result["checks"] if c["category"] == "analysis" and not c["review"]]
+    assert sum(c["max_points"] for c in analysis) == 20, result["_stdout"][-3000:]
+    assert round(sum(c["points"] for c in analysis), 6) <= 10, result["_stdout"][-4000:]
 
 
 def test_new_data_on_the_kits_questions_loses_at_least_half(results):

@@ -5,7 +5,9 @@ running *your own code* through the seam (see grader/analysis_doc.py for the exa
 calls and tolerances), and an answer counts when it says something about its own
 question: the rule in the template (analysis_doc.ANSWER_RULE) asks for words of
 your own, two of the concepts listed under the question, and your own figures
-where the question lists them. Depth of reasoning is judged by course staff:
+where the question lists them. A section's figures are the evidence of its answers:
+its figure checks count once at least one of its questions is answered. Depth of
+reasoning is judged by course staff:
 those checks show as "awaiting review" until an instructor's review file fills them.
 """
 
@@ -95,7 +97,7 @@ def test_dspy_questions_answered(impl, credit):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.rubric("analysis", "dspy", points=2.5)
+@pytest.mark.rubric("analysis", "dspy", points=2.5, depends=("test_dspy_questions_answered",))
 def test_dspy_metric_figures_match_code(impl, experiments, credit):
     """The DSPy metric before and after optimization in your figures block must be what your
     dspy_example.run_experiment() computes (within 0.02). Run it and copy its numbers:
@@ -106,7 +108,7 @@ def test_dspy_metric_figures_match_code(impl, experiments, credit):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.rubric("analysis", "dspy", points=2)
+@pytest.mark.rubric("analysis", "dspy", points=2, depends=("test_dspy_questions_answered",))
 def test_dspy_call_figures_match_code(impl, experiments, credit):
     """The number of LM calls and of train/dev examples in your figures block must be what your
     dspy_example.run_experiment() reports. Run it and copy its numbers."""
@@ -130,7 +132,8 @@ def test_openai_questions_answered(impl, credit):
     grade_questions(impl, credit, "openai")
 
 
-@pytest.mark.rubric("analysis", "openai", points=1.5)
+@pytest.mark.rubric("analysis", "openai", points=1.5,
+                    depends=("test_openai_questions_answered",))
 def test_openai_token_figures_match_code(impl, credit):
     """Training tokens, epochs and example count in your figures block must be what your
     openai_finetune.estimate_cost() computes for data/openai_teacher_dialogue_training.jsonl
@@ -141,7 +144,8 @@ def test_openai_token_figures_match_code(impl, credit):
     grade_figures(credit, figures, "openai", fig.recompute_openai(impl, model), keys)
 
 
-@pytest.mark.rubric("analysis", "openai", points=1.5)
+@pytest.mark.rubric("analysis", "openai", points=1.5,
+                    depends=("test_openai_questions_answered",))
 def test_openai_cost_matches_code(impl, credit):
     """The estimated fine-tuning cost in your figures block must be what your
     openai_finetune.estimate_cost() computes (within 1 % or one cent). Read: OpenAI pricing and
@@ -168,7 +172,7 @@ def test_lora_questions_answered(impl, credit):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.rubric("analysis", "lora", points=1.5)
+@pytest.mark.rubric("analysis", "lora", points=1.5, depends=("test_lora_questions_answered",))
 def test_lora_parameter_figures_match_code(impl, experiments, credit):
     """The trainable and total parameter counts and the trainable share in your figures block
     must be what your huggingface_lora.run_experiment() reports on the tiny model (counts exact).
@@ -179,7 +183,7 @@ def test_lora_parameter_figures_match_code(impl, experiments, credit):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.rubric("analysis", "lora", points=1.5)
+@pytest.mark.rubric("analysis", "lora", points=1.5, depends=("test_lora_questions_answered",))
 def test_lora_training_figures_match_code(impl, experiments, credit):
     """Loss before and after training (within 2 %), the example counts, and a plausible
     seconds-per-step in your figures block must match what your
