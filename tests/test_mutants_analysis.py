@@ -146,8 +146,9 @@ MUTANTS = [
      (A,), None, {LORA_PARAMS}),
     ("metric_after_typed_wrong", set_figure("dspy.metric_after", lambda v, d: round(v - 0.25, 4)),
      (A,), "dspy_metric or dspy_questions", {DSPY_METRIC}),
+    # The compute and cost answers quote the real call count, no longer the block's.
     ("lm_calls_typed_wrong", set_figure("dspy.lm_calls", lambda v, d: v * 2),
-     (A,), "dspy_call or dspy_questions", {DSPY_CALLS}),
+     (A,), "dspy_call or dspy_questions", {DSPY_CALLS, DSPY_Q}),
     ("epochs_left_out_of_training_tokens",
      set_figure("openai.training_tokens", lambda v, d: d["openai"]["tokens_per_epoch"]),
      (A,), "openai", {OPENAI_TOKENS}),
