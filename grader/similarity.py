@@ -157,3 +157,86 @@ def _bitset(shingle_set: frozenset[str], ids: dict[str, int]) -> int:
         if index is not None:
             mask[index >> 3] |= 1 << (index & 7)
     return int.from_bytes(mask, "little")
+
+
+# ---------------------------------------------------------------- the same question
+# A record can be new text on an old question: a kit dialogue retold in other words
+# shares few 5-grams with the original. So the question a record asks is compared
+# too, by its content words: the opening teacher turn of a dialogue, the student's
+# (user's) first message of a chat example, the instruction (and input) of a QA pair;
+# lower-cased, common English words and instruction boilerplate ("explain", "student",
+# "high school") dropped, a plural or -ed/-ing ending cut. Two questions are the same
+# when their content-word sets share at least SAME_QUESTION_MIN_SHARED words and have
+# a Jaccard similarity of SAME_QUESTION_THRESHOLD or more. Measured on the kit's data
+# (500 records, 124,750 pairs): one pair reaches 0.5 ("What's the difference between
+# dramatic irony and just irony?" / "Explain dramatic irony to a ninth grader ..."),
+# the next ones 0.4 (two questions on latitude and longitude); 30 kit questions reworded
+# by hand (tests/test_honest_and_gaming.py) score 0.5 or more 23 times; the misses are
+# questions made of symbols ("Why isn't (a + b)² the same as a² + b²?") and sentences
+# rebuilt around other nouns ("An acorn becomes an enormous oak ..."). Word sets this
+# small are coarse: the measure catches a question asked again, not a topic revisited.
+SAME_QUESTION_THRESHOLD = 0.5
+SAME_QUESTION_MIN_SHARED = 2
+_COMMON_WORDS = frozenset("""
+a an the and or but if then so of to in on at by for with from as is are was were be been
+being do does did have has had it its this that these those there here what which who whom
+whose why how when where you your we our they their i me my he she his her him them us not
+no yes can could would should will shall may might must just about into than too very also
+more most some any all each other such only own same one two think like let don doesn isn
+aren okay well right really yeah now imagine suppose say tell give show explain describe
+student students teacher school high grade grader year old kid kids simple terms example
+examples work out help please answer question quick reckon picture wonder guess expect
+predict wouldnt isnt doesnt dont cant thinks even actually simply first second third
+fourth fifth sixth seventh eighth ninth tenth class lesson level short sentence sentences few
+using everyday familiar difference between
+""".split())
+
+
+_ENDINGS = (("ies", "y"), ("ised", "ize"), ("ising", "ize"), ("ise", "ize"), ("ation", "at"),
+            ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+
+
+def _stem(word: str) -> str:
+    """A crude English stem: "countries" and "country", "summarise" and "summarize" meet."""
+    if word.endswith("ss") or len(word) <= 4:
+        return word
+    for ending, replacement in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[:-len(ending)] + replacement
+    return word
+
+
+_COMMON_STEMS = frozenset(_stem(word) for word in _COMMON_WORDS)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The content words of a text: lower-cased, common words dropped, endings cut."""
+    stems = (_stem(word) for word in re.findall(r"[a-z]+", normalize(text))
+             if len(word) >= 3 and word not in _COMMON_WORDS)
+    return frozenset(stem for stem in stems if stem not in _COMMON_STEMS)
+
+
+def record_question(record: Any) -> str:
+    """The question a record asks (see the comment above SAME_QUESTION_THRESHOLD)."""
+    if not isinstance(record, dict):
+        return ""
+    if isinstance(record.get("dialogue"), list):
+        for turn in record["dialogue"]:
+            if isinstance(turn, dict) and turn.get("role") == "teacher":
+                return str(turn.get("content", ""))
+        return ""
+    if isinstance(record.get("messages"), list):
+        for message in record["messages"]:
+            if isinstance(message, dict) and message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
+    return "\n".join(str(record[key]) for key in ("instruction", "input")
+                     if isinstance(record.get(key), str))
+
+
+def same_question(a: frozenset[str], b: frozenset[str]) -> float:
+    """The Jaccard similarity of two content-word sets, or 0.0 when they share too few."""
+    common = len(a & b)
+    if common < SAME_QUESTION_MIN_SHARED:
+        return 0.0
+    return common / (len(a) + len(b) - common)

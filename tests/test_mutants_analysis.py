@@ -138,15 +138,17 @@ def _question(section, topic):
 
 # (name, how to change the copy, check files, -k selection or None, checks that must lose points)
 MUTANTS = [
+    # The comparison's cost answer quotes the real cost, no longer the one in the figures block.
     ("cost_typed_wrong", set_figure("openai.cost_usd", lambda v, d: round(v * 2, 6)),
-     (A,), None, {OPENAI_COST}),
+     (A,), None, {OPENAI_COST, COMPARISON_Q}),
     ("trainable_params_typed_wrong",
      set_figure("lora.trainable_params", lambda v, d: d["lora"]["total_params"]),
      (A,), None, {LORA_PARAMS}),
     ("metric_after_typed_wrong", set_figure("dspy.metric_after", lambda v, d: round(v - 0.25, 4)),
-     (A,), "dspy_metric", {DSPY_METRIC}),
+     (A,), "dspy_metric or dspy_questions", {DSPY_METRIC}),
+    # The compute and cost answers quote the real call count, no longer the block's.
     ("lm_calls_typed_wrong", set_figure("dspy.lm_calls", lambda v, d: v * 2),
-     (A,), "dspy_call", {DSPY_CALLS}),
+     (A,), "dspy_call or dspy_questions", {DSPY_CALLS, DSPY_Q}),
     ("epochs_left_out_of_training_tokens",
      set_figure("openai.training_tokens", lambda v, d: d["openai"]["tokens_per_epoch"]),
      (A,), "openai", {OPENAI_TOKENS}),
@@ -157,13 +159,20 @@ MUTANTS = [
      set_figure("enhancement.result", lambda v, d: round(v * 0.9, 6)),
      (C,), "enhancement", {ENH_RERUN}),
     ("figure_left_null", set_figure("lora.loss_after", lambda v, d: None),
-     (A, P), "figures_block or lora_training or well_formed",
+     (A, P), "figures_block or lora_training or lora_questions or well_formed",
      {FIGURES, LORA_TRAINING, WELL_FORMED}),
+    ("enhancement_numbers_typed_in",
+     edit("enhancement.py",
+          "    baseline = train_with_targets(BASELINE_TARGETS, steps=steps, seed=seed)\n"
+          "    enhanced = train_with_targets(ENHANCED_TARGETS, steps=steps, seed=seed)\n",
+          '    baseline = {"eval_loss": 6.86139, "trainable_params": 3584}\n'
+          '    enhanced = {"eval_loss": 6.85418, "trainable_params": 7168}\n'),
+     (C,), "enhancement", {ENH_RERUN}),
     ("enhancement_approach_unknown", set_figure("enhancement.approach", lambda v, d: "prompting"),
      (C,), "enhancement_documented", {ENH_DOC}),
     ("one_paragraph_pasted_twice",
      set_answer("dspy", "performance", lambda doc: doc.answer("dspy", "cost")),
-     (A, P), TEXT_ONLY, {OWN_WORDS}),
+     (A, P), TEXT_ONLY, {OWN_WORDS, DSPY_Q}),  # repeated sentences count for neither answer
     ("answer_left_as_placeholder", set_answer("lora", "cost", fig.PLACEHOLDER),
      (A, P), TEXT_ONLY, {LORA_Q, OWN_WORDS, WELL_FORMED}),
     ("question_pasted_as_answer",

@@ -2,8 +2,13 @@
 
 The honest core: every figure in the ```yaml figures block is recomputed by
 running *your own code* through the seam (see grader/analysis_doc.py for the exact
-calls and tolerances). Depth of reasoning is judged by course staff: those
-checks show as "awaiting review" until an instructor's review file fills them.
+calls and tolerances), and an answer counts when it says something about its own
+question: the rule in the template (analysis_doc.ANSWER_RULE) asks for words of
+your own, two of the concepts listed under the question, and your own figures
+where the question lists them. A section's figures are the evidence of its answers:
+its figure checks count once at least one of its questions is answered. Depth of
+reasoning is judged by course staff:
+those checks show as "awaiting review" until an instructor's review file fills them.
 """
 
 from __future__ import annotations
@@ -27,29 +32,28 @@ TABLE_ROWS = {
 
 # ---------------------------------------------------------------- helpers
 def answered_questions(impl, section: str) -> tuple[int, list[str]]:
-    """How many of the six questions of a section are answered; the problems found."""
+    """How many of the six questions of a section are answered; the problems found.
+
+    An answer counts when it follows the rule written in the template (fig.ANSWER_RULE):
+    30 words of its own that use two of the concepts listed under the question and, where
+    the question lists figures, quote one of the student's own figures.
+    """
     doc = fig.read_document(impl)
-    template = fig.template_document()
     if section not in doc.sections:
         raise AssertionError(f"ANALYSIS.md has no section for {section}: keep the heading "
                              f"{SECTION_TITLES[section]!r} from the template")
+    verdicts = fig.judge_answers(doc)
     answered, problems = 0, []
     for topic in fig.QUESTIONS:
         title = fig.QUESTION_TITLES[topic]
-        body = doc.body(section, topic)
-        if body is None:
+        if doc.body(section, topic) is None:
             problems.append(f"{section}: the heading '### {title}' is missing")
             continue
-        answer = fig.answer_text(body)
-        count = len(fig.words(answer))
-        question = fig.question_text(template.body(section, topic) or "")
-        if count < fig.MIN_WORDS:
-            problems.append(f"{section} / {title}: {count} words of your own, "
-                            f"at least {fig.MIN_WORDS} needed")
-        elif question and similarity(answer, question) >= NEAR_DUPLICATE_THRESHOLD:
-            problems.append(f"{section} / {title}: the answer repeats the template's question")
-        else:
+        verdict = verdicts[(section, topic)]
+        if verdict.ok:
             answered += 1
+        else:
+            problems.append(f"{section} / {title}: " + "; ".join(verdict.problems))
     return answered, problems
 
 
@@ -86,13 +90,14 @@ def grade_figures(credit, figures: dict, group: str, computed: dict,
 # ---------------------------------------------------------------- DSPy (8)
 @pytest.mark.rubric("analysis", "dspy", points=1.5)
 def test_dspy_questions_answered(impl, credit):
-    """Answer the six questions of the DSPy section of ANALYSIS.md in your own words
-    (at least 30 words each, not the template's question). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the DSPy section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "dspy")
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.rubric("analysis", "dspy", points=2.5)
+@pytest.mark.rubric("analysis", "dspy", points=2.5, depends=("test_dspy_questions_answered",))
 def test_dspy_metric_figures_match_code(impl, experiments, credit):
     """The DSPy metric before and after optimization in your figures block must be what your
     dspy_example.run_experiment() computes (within 0.02). Run it and copy its numbers:
@@ -103,7 +108,7 @@ def test_dspy_metric_figures_match_code(impl, experiments, credit):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.rubric("analysis", "dspy", points=2)
+@pytest.mark.rubric("analysis", "dspy", points=2, depends=("test_dspy_questions_answered",))
 def test_dspy_call_figures_match_code(impl, experiments, credit):
     """The number of LM calls and of train/dev examples in your figures block must be what your
     dspy_example.run_experiment() reports. Run it and copy its numbers."""
@@ -121,12 +126,14 @@ def test_dspy_reasoning_depth(impl):
 # ---------------------------------------------------------------- OpenAI (6)
 @pytest.mark.rubric("analysis", "openai", points=1)
 def test_openai_questions_answered(impl, credit):
-    """Answer the six questions of the OpenAI section of ANALYSIS.md in your own words
-    (at least 30 words each). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the OpenAI section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "openai")
 
 
-@pytest.mark.rubric("analysis", "openai", points=1.5)
+@pytest.mark.rubric("analysis", "openai", points=1.5,
+                    depends=("test_openai_questions_answered",))
 def test_openai_token_figures_match_code(impl, credit):
     """Training tokens, epochs and example count in your figures block must be what your
     openai_finetune.estimate_cost() computes for data/openai_teacher_dialogue_training.jsonl
@@ -137,7 +144,8 @@ def test_openai_token_figures_match_code(impl, credit):
     grade_figures(credit, figures, "openai", fig.recompute_openai(impl, model), keys)
 
 
-@pytest.mark.rubric("analysis", "openai", points=1.5)
+@pytest.mark.rubric("analysis", "openai", points=1.5,
+                    depends=("test_openai_questions_answered",))
 def test_openai_cost_matches_code(impl, credit):
     """The estimated fine-tuning cost in your figures block must be what your
     openai_finetune.estimate_cost() computes (within 1 % or one cent). Read: OpenAI pricing and
@@ -157,13 +165,14 @@ def test_openai_reasoning_depth(impl):
 # ---------------------------------------------------------------- LoRA (6)
 @pytest.mark.rubric("analysis", "lora", points=1)
 def test_lora_questions_answered(impl, credit):
-    """Answer the six questions of the LoRA section of ANALYSIS.md in your own words
-    (at least 30 words each). Read: assignments/ANALYSIS.md."""
+    """Answer the six questions of the LoRA section of ANALYSIS.md in your own words: 30 words
+    or more each, using two of the concepts listed under the question and quoting your own
+    figures where it lists them. Read the rule in assignments/ANALYSIS.md."""
     grade_questions(impl, credit, "lora")
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.rubric("analysis", "lora", points=1.5)
+@pytest.mark.rubric("analysis", "lora", points=1.5, depends=("test_lora_questions_answered",))
 def test_lora_parameter_figures_match_code(impl, experiments, credit):
     """The trainable and total parameter counts and the trainable share in your figures block
     must be what your huggingface_lora.run_experiment() reports on the tiny model (counts exact).
@@ -174,7 +183,7 @@ def test_lora_parameter_figures_match_code(impl, experiments, credit):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.rubric("analysis", "lora", points=1.5)
+@pytest.mark.rubric("analysis", "lora", points=1.5, depends=("test_lora_questions_answered",))
 def test_lora_training_figures_match_code(impl, experiments, credit):
     """Loss before and after training (within 2 %), the example counts, and a plausible
     seconds-per-step in your figures block must match what your
@@ -212,7 +221,8 @@ def test_figures_block_complete(impl, credit):
 @pytest.mark.rubric("analysis", None, points=1.5)
 def test_comparison_questions_answered(impl, credit):
     """Answer the six questions of the Comparison section of ANALYSIS.md in your own words:
-    compare the three approaches, do not describe them one by one again."""
+    compare the approaches (name two or more in each answer), use two of the concepts listed
+    under each question, and quote your own figures where it lists them."""
     grade_questions(impl, credit, "comparison")
 
 

@@ -19,8 +19,17 @@ import math
 import pytest
 
 from grader import analysis_doc as fig
+from grader import experiments
 from grader.seam import REPO_ROOT
-from grader.similarity import find_near_duplicates, record_text
+from grader.similarity import (
+    NEAR_DUPLICATE_THRESHOLD,
+    SAME_QUESTION_THRESHOLD,
+    content_words,
+    find_near_duplicates,
+    record_question,
+    record_text,
+    same_question,
+)
 from grader.validate import schema_for_path, schema_for_record, validate_file
 
 NEEDED = 10  # new records of each format
@@ -28,16 +37,21 @@ APPROACHES = ("dspy", "openai", "lora")
 
 
 # ---------------------------------------------------------------- new data
-_PROVIDED: list[str] = []
+_PROVIDED: list[dict] = []
+
+
+def provided_records() -> list[dict]:
+    """Every record the kit ships in data/*.jsonl."""
+    if not _PROVIDED:
+        for path in sorted((REPO_ROOT / "data").glob("*.jsonl")):
+            with path.open(encoding="utf-8") as handle:
+                _PROVIDED.extend(json.loads(line) for line in handle if line.strip())
+    return _PROVIDED
 
 
 def provided_texts() -> list[str]:
     """Texts of every record the kit ships in data/*.jsonl."""
-    if not _PROVIDED:
-        for path in sorted((REPO_ROOT / "data").glob("*.jsonl")):
-            with path.open(encoding="utf-8") as handle:
-                _PROVIDED.extend(record_text(json.loads(line)) for line in handle if line.strip())
-    return _PROVIDED
+    return [record_text(record) for record in provided_records()]
 
 
 def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
@@ -70,10 +84,27 @@ def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
 
 
 def originality(records: list[dict]) -> tuple[int, list[str]]:
-    """How many records are original: no exact or near duplicate of data/ or of an earlier one."""
+    """How many records are original: no exact or near duplicate of data/ or of an earlier one,
+    and no question the kit's data/ already asks.
+
+    Both measures are in grader/similarity.py.
+    """
     texts = [record_text(r) for r in records]
-    copied = {i: f"record {i + 1} copies a record of the kit's data/ (similarity {score:.2f})"
+    copied = {i: f"record {i + 1} copies a record of the kit's data/ (character 5-gram "
+                 f"similarity {score:.2f}, {NEAR_DUPLICATE_THRESHOLD} or more is a copy)"
               for i, _, score in find_near_duplicates(texts, provided_texts())}
+    kit_questions = [(content_words(record_question(r)), record_question(r))
+                     for r in provided_records()]
+    for i, record in enumerate(records):
+        if i in copied:
+            continue
+        asked = content_words(record_question(record))
+        score, question = max(((same_question(asked, words), text)
+                               for words, text in kit_questions), default=(0.0, ""))
+        if score >= SAME_QUESTION_THRESHOLD:
+            copied[i] = (f"record {i + 1} asks a question the kit's data/ already asks "
+                         f"({question.strip()[:60]!r}; content-word similarity {score:.2f}, "
+                         f"{SAME_QUESTION_THRESHOLD} or more is the same question)")
     for i, j, score in find_near_duplicates(texts):
         copied.setdefault(j, f"record {j + 1} repeats record {i + 1} (similarity {score:.2f})")
     return len(texts) - len(copied), [copied[i] for i in sorted(copied)]
@@ -102,7 +133,8 @@ def test_new_dialogues_count(impl, credit):
 @pytest.mark.rubric("creativity", None, points=2)
 def test_new_dialogues_original(impl, credit):
     """Your new dialogues must be your own: no exact or near duplicate of the kit's data/ or of
-    each other (word-shingle similarity, see grader/similarity.py)."""
+    each other (character 5-gram similarity), and none on a question the kit's data/ already
+    asks (content-word similarity). See assignments/data/README.md."""
     by_format, *_ = new_data(impl)
     dialogues = by_format["dialogue"]
     assert dialogues, "no valid dialogue-format record in assignments/data"
@@ -127,7 +159,8 @@ def credit_original(impl, credit, fmt: str, record_name: str, item: str) -> None
 @pytest.mark.rubric("creativity", "openai", points=3)
 def test_new_chat_examples(impl, credit):
     """Prepare at least 10 new, original chat fine-tuning examples (OpenAI format: system,
-    user = student, assistant = teacher) in assignments/data/, e.g. my_chat.jsonl.
+    user = student, assistant = teacher) in assignments/data/, e.g. my_chat.jsonl, on questions
+    the kit's data/ does not already ask (see assignments/data/README.md).
     Read: https://platform.openai.com/docs/guides/fine-tuning"""
     credit_original(impl, credit, "chat", "chat-format record", "chat example")
 
@@ -135,7 +168,8 @@ def test_new_chat_examples(impl, credit):
 @pytest.mark.rubric("creativity", "lora", points=3)
 def test_new_qa_pairs(impl, credit):
     """Write at least 10 new, original instruction/output QA pairs for LoRA training in
-    assignments/data/, e.g. my_qa.jsonl. See assignments/data/README.md."""
+    assignments/data/, e.g. my_qa.jsonl, on questions the kit's data/ does not already ask.
+    See assignments/data/README.md."""
     credit_original(impl, credit, "qa", "QA-format record", "QA pair")
 
 
@@ -332,17 +366,17 @@ def test_novel_metric_ranks_good_above_bad(impl, credit):
 @pytest.mark.rubric("creativity", None, points=1.5)
 def test_enhancement_documented(impl, credit):
     """Describe your enhancement in ANALYSIS.md section 5 (what you tried and why, and the
-    result, 30+ words each) and fill the enhancement figures: approach (dspy, openai or lora),
-    metric, baseline and result."""
+    result quoting your baseline and result figures, by the template's rule for answers) and
+    fill the enhancement figures: approach (dspy, openai or lora), metric, baseline and result."""
     doc = fig.read_document(impl)
+    verdicts = fig.judge_answers(doc)
     parts, problems = 0, []
     for topic in ("tried", "result"):
-        count = len(fig.words(doc.answer("enhancement", topic)))
-        if count >= fig.MIN_WORDS:
+        verdict = verdicts[("enhancement", topic)]
+        if verdict.ok:
             parts += 1
         else:
-            problems.append(f"enhancement / {topic}: {count} words, "
-                            f"at least {fig.MIN_WORDS} needed")
+            problems.append(f"enhancement / {topic}: " + "; ".join(verdict.problems))
     try:
         block = fig.read_figures(impl)["enhancement"]
     except fig.FiguresError as exc:
@@ -359,11 +393,88 @@ def test_enhancement_documented(impl, credit):
     credit(parts / 3, "; ".join(problems) or "documented")
 
 
+@experiments.instrument("enhancement")
+def work_done():
+    """Count what run_enhancement() really runs: optimizer steps, model forwards, LM calls.
+
+    Hooks, not mocks: torch's global optimizer-step and module-forward hooks see every
+    training step and forward pass of any model, and DSPy's LM class is wrapped so every
+    call of a DSPy program (answered from the recordings) is counted. For each optimizer
+    the number of parameters it trains is kept, so the trainable-parameter counts the
+    enhancement reports can be compared with the ones that really trained.
+    """
+    from torch.nn.modules.module import register_module_forward_hook
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    counts = {"optimizer_steps": 0, "forwards": 0, "lm_calls": 0, "trained_params": {}}
+
+    def after_step(optimizer, args, kwargs):
+        counts["optimizer_steps"] += 1
+        counts["trained_params"].setdefault(id(optimizer), sum(
+            p.numel() for group in optimizer.param_groups for p in group["params"]))
+
+    def after_forward(module, args, output):
+        if hasattr(module, "config"):  # a transformers model (or a peft wrapper of one)
+            counts["forwards"] += 1
+
+    step_hook = register_optimizer_step_post_hook(after_step)
+    forward_hook = register_module_forward_hook(after_forward)
+    lm_class = own_call = None
+    try:
+        import dspy
+
+        lm_class = dspy.LM
+        own_call = vars(lm_class).get("__call__")  # None when inherited from BaseLM
+        original_call = lm_class.__call__
+
+        def counted_call(self, *args, **kwargs):
+            counts["lm_calls"] += 1
+            return original_call(self, *args, **kwargs)
+
+        lm_class.__call__ = counted_call
+    except ImportError:  # no DSPy installed: a LoRA enhancement is still observed
+        pass
+    try:
+        yield counts
+    finally:
+        step_hook.remove()
+        forward_hook.remove()
+        if lm_class is not None:
+            if own_call is None:
+                del lm_class.__call__
+            else:
+                lm_class.__call__ = own_call
+
+
+def work_problems(approach, computed: dict, counts: dict | None) -> list[str]:
+    """What the one run of run_enhancement() did not do that its approach requires."""
+    if not counts:
+        return []
+    if approach == "lora":
+        if counts["optimizer_steps"] == 0 or counts["forwards"] == 0:
+            return [f"run_enhancement() trained nothing: the grader counted "
+                    f"{counts['optimizer_steps']} optimizer steps and {counts['forwards']} "
+                    "forward passes of a model while it ran; it must train both variants "
+                    "and return the losses it measured, not numbers typed in"]
+        trained = set(counts["trained_params"].values())
+        claimed = {k: computed[k] for k in ("baseline_trainable_params", "result_trainable_params")
+                   if fig.number(computed.get(k)) is not None}
+        wrong = [f"{k}={v:g}" for k, v in claimed.items() if v not in trained]
+        if wrong:
+            return [f"run_enhancement() reports {', '.join(wrong)}, but the optimizers that ran "
+                    f"trained {', '.join(str(t) for t in sorted(trained))} parameters"]
+    if approach == "dspy" and counts["lm_calls"] == 0:
+        return ["run_enhancement() made no LM call: a DSPy enhancement must run the programs "
+                "it compares (the grader replays their calls) and return the scores it measured"]
+    return []
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.rubric("creativity", None, points=2.5)
 def test_enhancement_rerun_matches(impl, experiments, credit):
-    """enhancement.run_enhancement() must run offline and return the baseline and result your
-    figures block reports (within 2 %), so the grader can reproduce your experiment."""
+    """enhancement.run_enhancement() must run offline, really train (LoRA: optimizer steps the
+    grader counts) or optimize (DSPy: LM calls the grader counts), and return the baseline and
+    result your figures block reports (within 2 %), so the grader can reproduce your experiment."""
     keys = ("baseline", "result")
     try:
         block = fig.read_figures(impl)
@@ -376,6 +487,9 @@ def test_enhancement_rerun_matches(impl, experiments, credit):
     assert computed.get("metric") in (None, said), (
         f"enhancement.metric: ANALYSIS.md says {said!r}, run_enhancement() reports "
         f"{computed.get('metric')!r}")
+    approach = computed.get("approach") or block["enhancement"].get("approach")
+    not_run = work_problems(approach, computed, experiments.observed("enhancement", "work_done"))
+    assert not not_run, "\n".join(not_run)
     problems = fig.compare(block, "enhancement", computed, keys)
     agreeing = len(keys) - len(problems)
     assert agreeing, "the re-run does not reproduce your figures:\n" + "\n".join(problems)
