@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from grader import cluster  # noqa: E402 - the kit is imported from this checkout
+from grader import procs as procs_mod  # noqa: E402
 from grader.batch import Submission  # noqa: E402
 from grader.sandbox import Limits, build_template, expected_checks, grade_submission  # noqa: E402
 from grader.sandbox.isolation import bwrap_prefix, bwrap_usable, namespace_prefix  # noqa: E402
@@ -165,10 +165,7 @@ def main() -> int:
         return 0
     finally:
         for proc in reversed(procs):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            procs_mod.kill_group(proc)
             proc.wait()
         shutil.rmtree(work, ignore_errors=True)
 

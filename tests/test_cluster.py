@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from adversarial.fakekit import HERE, REFERENCE_SCORE, build_fake_repo, make_submission
 
+from grader import procs as procs_mod
+
 pytestmark = pytest.mark.timeout(600)
 
 LIMITS = ("--timeout", "45", "--check-timeout", "3", "--memory-mb", "1500")
@@ -121,10 +123,7 @@ def cluster(kit, tmp_path_factory):
         yield address, workers
     finally:
         for proc in reversed(procs):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            procs_mod.kill_group(proc)
             proc.wait()
         for log in logs.iterdir():
             text = log.read_text(errors="replace")
