@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +37,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from grader import cluster  # noqa: E402 - the kit is imported from this checkout
-from grader import procs as procs_mod  # noqa: E402
 from grader.batch import Submission  # noqa: E402
 from grader.sandbox import Limits, build_template, expected_checks, grade_submission  # noqa: E402
 from grader.sandbox.isolation import bwrap_prefix, bwrap_usable, namespace_prefix  # noqa: E402
+from tests.localcluster import local_cluster  # noqa: E402
 
 
 def start_seconds(prefix: list[str], repeats: int = 10) -> float:
@@ -61,26 +60,6 @@ def grade_threads(template, expected, folders, limits) -> float:
                                  folders))
     assert all(o.status == "ok" for o in outcomes), [o.reason for o in outcomes]
     return time.perf_counter() - start
-
-
-def start_workers(cwd: Path) -> tuple[str, list[subprocess.Popen]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
-             "start_new_session": True, "cwd": cwd}
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
-                               "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)]
-    for number in (1, 2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
-             "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{number}"], **quiet))
-    from distributed import Client
-
-    with Client(address, timeout="60s") as client:
-        client.wait_for_workers(2, timeout=120)
-    return address, procs
 
 
 def grade_workers(address, template, expected, folders, limits) -> float:
@@ -106,9 +85,8 @@ def main() -> int:
         print("bubblewrap is not usable here: nothing to compare", file=sys.stderr)
         return 1
 
-    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    procs: list[subprocess.Popen] = []
-    try:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp)
         if args.kit == "fake":
             from adversarial.fakekit import build_fake_repo
 
@@ -141,8 +119,8 @@ def main() -> int:
 
         limits = Limits(timeout=args.timeout, threads=1, isolate=True)
         local = grade_threads(template, expected, folders, limits)
-        address, procs = start_workers(source_root)
-        remote = grade_workers(address, template, expected, folders, limits)
+        with local_cluster(source_root) as (address, _):
+            remote = grade_workers(address, template, expected, folders, limits)
 
         print(f"\nbatch scale benchmark ({os.cpu_count()} CPUs, kit {args.kit}, "
               f"{args.copies} submissions, {args.repeats} repeats)")
@@ -163,11 +141,6 @@ def main() -> int:
         print("-" * 80)
         print(f"two Dask workers / -j 2 throughput = {local / remote:.2f}")
         return 0
-    finally:
-        for proc in reversed(procs):
-            procs_mod.kill_group(proc)
-            proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -192,10 +192,12 @@ def _tracked_files(root: Path) -> list[str]:
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
             cwd=root, capture_output=True, check=True).stdout.decode()
         return sorted({name for name in listed.split("\0") if name and (root / name).is_file()})
-    except (OSError, subprocess.CalledProcessError):  # not a checkout: every file
-        skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                      if p.is_file() and not skip & set(p.relative_to(root).parts))
+    except (OSError, subprocess.CalledProcessError):  # not a checkout: every file but caches
+        skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis",
+                ".benchmarks"}
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                      if p.is_file() and not skip & set(p.relative_to(root).parts)
+                      and p.suffix != ".pyc")
 
 
 def _excluded(name: str) -> bool:
@@ -203,18 +205,29 @@ def _excluded(name: str) -> bool:
         or name.endswith(".egg-info") or ".egg-info/" in name
 
 
+def release_files(root: Path = REPO_ROOT) -> list[str]:
+    """The files of ``root`` that a student release holds, as relative paths.
+
+    Every file git lists (tracked, or untracked and not ignored) but the
+    solutions, the kit's tests, benchmarks and instructor-only files
+    (:data:`RELEASE_EXCLUDES`). The one rule for what students get: the
+    Classroom template (:func:`build_release`) and the Gradescope autograder
+    (``grader gradescope``) are both made from it.
+    """
+    return [name for name in _tracked_files(root) if not _excluded(name)]
+
+
 def build_release(out: Path, root: Path = REPO_ROOT) -> list[str]:
     """Write the student release into ``out`` (which must not exist); return its files.
 
-    It holds the kit without the solutions, the kit's tests, benchmarks and
-    instructor-only files, and an ``assignments/`` freshly generated from
-    ``reference/``: what instructors publish as the Classroom template.
+    It holds :func:`release_files`, with an ``assignments/`` freshly generated
+    from ``reference/`` in place of the one in ``root``: what instructors
+    publish as the Classroom template.
     """
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out}: already exists; give a new folder")
-    files = [name for name in _tracked_files(root) if not _excluded(name)
-             and not name.startswith("assignments/")]
+    files = [name for name in release_files(root) if not name.startswith("assignments/")]
     for name in files:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, out / name)

@@ -4,6 +4,8 @@
 implementation directory and returns the parsed ``--grade-json`` result.
 ``make_impl(tmp_path, {"dspy_example": mutant_file})`` builds an
 implementation directory: a copy of reference/ with some modules replaced.
+``load_mutants("huggingface_lora")`` reads a mutant suite from tests/mutants/,
+and ``GroupedMutantTests`` holds the tests of a suite graded in groups.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "grader" / "checks"
@@ -87,41 +93,107 @@ def mutate(tmp_path: Path, module: str, edits: list[tuple[str, str]],
     return target
 
 
-def assert_groups_disjoint(groups: list[list[str]], mutants: dict, checks: set[str]) -> None:
-    """Every mutant is in one group, and a group's mutants are caught by different checks."""
-    grouped = [name for group in groups for name in group]
-    assert sorted(grouped) == sorted(mutants), "every mutant must be in exactly one group"
-    for group in groups:
-        seen: set[str] = set()
-        for name in group:
-            expected = mutants[name][0]
-            assert expected <= checks, f"{name}: unknown checks {expected - checks}"
-            assert not expected & seen, f"{name} overlaps another mutant of its group"
-            seen |= expected
+# ---------------------------------------------------------------- mutant suites
+@dataclass(frozen=True)
+class Mutants:
+    """The mutants of one student module, as tests/mutants/MODULE.yaml lists them.
+
+    ``mutants``: name -> (checks that must lose points, [(old text, new text), ...]);
+    ``variants``: correct designs other than the reference's, name -> edits;
+    ``groups``: mutants graded together in one copy (their expected catches disjoint).
+    """
+
+    module: str
+    check_file: str
+    points: float
+    checks: frozenset[str]
+    mutants: dict[str, tuple[set[str], list[tuple[str, str]]]]
+    variants: dict[str, list[tuple[str, str]]]
+    groups: list[list[str]]
 
 
-def assert_group_caught(tmp_path: Path, module: str, check_file: str, mutants: dict,
-                        group: list[str]) -> None:
-    """Grade one group of mutants together: exactly the expected checks lose points."""
-    edits = [edit for name in group for edit in mutants[name][1]]
-    result = grade(mutate(tmp_path, module, edits), check_file)
-    expected = set().union(*(mutants[name][0] for name in group))
-    caught = lost(result)
-    assert caught == expected, (
-        f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
-        f"{result['_stdout'][-3000:]}")
+def load_mutants(module: str) -> Mutants:
+    """Read tests/mutants/``module``.yaml; each mutant must name checks of its check file."""
+    data = yaml.safe_load((MUTANTS / f"{module}.yaml").read_text(encoding="utf-8"))
+
+    def edits(entries: list[dict]) -> list[tuple[str, str]]:
+        return [(entry["old"], entry["new"]) for entry in entries]
+
+    checks = frozenset(data["checks"])
+    mutants = {}
+    for name, entry in data["mutants"].items():
+        loses = set(entry["loses"])
+        if not loses or not loses <= checks:
+            raise ValueError(f"{module}.yaml, mutant {name!r}: loses no check, or one that "
+                             f"{data['check_file']} does not have: {sorted(loses - checks)}")
+        mutants[name] = (loses, edits(entry["edits"]))
+    variants = {name: edits(entries) for name, entries in (data.get("variants") or {}).items()}
+    return Mutants(data["module"], data["check_file"], float(data["points"]), checks, mutants,
+                   variants, data.get("groups") or [])
 
 
-def assert_stub_earns_nothing(check_file: str, checks: set[str]) -> None:
-    """The untouched stubs run every check of ``check_file`` and earn 0 points."""
-    earned = points(grade("assignments", check_file))
-    assert set(earned) == checks
-    assert sum(earned.values()) == 0, earned
+class GroupedMutantTests:
+    """The tests of a mutant suite graded in groups: a test module subclasses it as
+    ``class Test...(GroupedMutantTests): suite = load_mutants(MODULE)``.
 
+    Mutants whose expected catches do not overlap are graded together in one copy
+    of the reference (fewer subprocesses); each lost check is then traced to exactly
+    one mutant of its group. The untouched stub must earn nothing, the reference
+    every point of the check file.
+    """
 
-def assert_reference_earns_all(check_file: str, checks: set[str], total: float) -> None:
-    """The reference runs every check of ``check_file`` and earns all ``total`` points."""
-    result = grade("reference", check_file)
-    assert {c["name"] for c in result["checks"]} == checks
-    assert sum(points(result).values()) == total, points(result)
-    assert not lost(result), lost(result)
+    suite: Mutants
+
+    def pytest_generate_tests(self, metafunc):
+        if "group" in metafunc.fixturenames:
+            groups = self.suite.groups
+            metafunc.parametrize("group", groups,
+                                 ids=[f"group{i + 1}" for i in range(len(groups))])
+
+    def test_groups_are_disjoint_and_cover_every_mutant(self):
+        grouped = [name for group in self.suite.groups for name in group]
+        assert sorted(grouped) == sorted(self.suite.mutants), \
+            "every mutant must be in exactly one group"
+        for group in self.suite.groups:
+            seen: set[str] = set()
+            for name in group:
+                expected = self.suite.mutants[name][0]
+                assert not expected & seen, f"{name} overlaps another mutant of its group"
+                seen |= expected
+
+    def test_every_check_catches_a_mutant(self):
+        caught = set().union(*(expected for expected, _ in self.suite.mutants.values()))
+        assert caught == self.suite.checks, \
+            f"checks no mutant exercises: {sorted(self.suite.checks - caught)}"
+
+    def test_mutants_are_caught(self, tmp_path, group):
+        """Grade one group of mutants together: exactly the expected checks lose points."""
+        mutants = self.suite.mutants
+        edits = [edit for name in group for edit in mutants[name][1]]
+        result = grade(mutate(tmp_path, self.suite.module, edits), self.suite.check_file)
+        expected = set().union(*(mutants[name][0] for name in group))
+        caught = lost(result)
+        assert caught == expected, (
+            f"expected exactly {sorted(expected)} to lose points, got {sorted(caught)}\n"
+            f"{result['_stdout'][-3000:]}")
+
+    def test_correct_variants_keep_every_point(self, tmp_path):
+        """Every correct variant, graded together in one copy, keeps every point."""
+        if not self.suite.variants:
+            pytest.skip(f"{self.suite.module}.yaml lists no correct variant")
+        edits = [edit for variant in self.suite.variants.values() for edit in variant]
+        result = grade(mutate(tmp_path, self.suite.module, edits), self.suite.check_file)
+        assert not lost(result), result["_stdout"][-3000:]
+
+    def test_stub_earns_nothing(self):
+        """The untouched stubs run every check of the file and earn 0 points."""
+        earned = points(grade("assignments", self.suite.check_file))
+        assert set(earned) == self.suite.checks
+        assert sum(earned.values()) == 0, earned
+
+    def test_reference_earns_every_point(self):
+        """The reference runs every check of the file and earns all its points."""
+        result = grade("reference", self.suite.check_file)
+        assert {c["name"] for c in result["checks"]} == self.suite.checks
+        assert sum(points(result).values()) == self.suite.points, points(result)
+        assert not lost(result), lost(result)

@@ -16,12 +16,13 @@ import shutil
 import pytest
 from adversarial.fakekit import (
     HERE,
+    LIMITS,
     REFERENCE_SCORE,
     STUB_SCORE,
     adversarial_names,
-    build_fake_repo,
     grader_cli,
     make_submission,
+    new_class,
 )
 
 from grader import sandbox
@@ -31,8 +32,6 @@ from grader.sandbox import isolation, supervisor
 
 # Grading a whole class takes a minute or two on a busy machine.
 pytestmark = pytest.mark.timeout(900)
-
-LIMITS = ("--timeout", "45", "--check-timeout", "3", "--memory-mb", "1500")
 
 EXPECTED_STATUS = {
     "forged_report": "tampered",
@@ -56,18 +55,10 @@ BWRAP = isolation.bwrap_usable()
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    return build_fake_repo(tmp_path_factory.mktemp("fake"))
-
-
-@pytest.fixture(scope="module")
 def graded(kit, tmp_path_factory):
     """One batch over the reference, the stub, every adversarial submission and an empty repo."""
     base = tmp_path_factory.mktemp("class")
-    subs = base / "submissions"
-    subs.mkdir()
-    make_submission(subs, "reference", done=True)
-    make_submission(subs, "stub")
+    subs = new_class(base)
     for name in adversarial_names():
         if BWRAP or name not in NEEDS_BWRAP:
             make_submission(subs, name, HERE / name)

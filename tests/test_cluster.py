@@ -1,10 +1,11 @@
 """``grader batch --scheduler``: a class graded on two real Dask workers on this machine.
 
 A Dask scheduler and two ``dask worker`` processes start on 127.0.0.1 (loopback
-only) for this module. The same small class is graded with ``-j 2`` and on the
-workers; the gradebooks must be equal except for durations and times. Then the
-class is graded again on the workers and one worker is killed while it grades:
-its submission is graded again by the other worker, and nothing is lost.
+only; tests/localcluster.py) for this module. The same small class is graded
+with ``-j 2`` and on the workers; the gradebooks must be equal except for
+durations and times. Then the class is graded again on the workers and one
+worker is killed while it grades: its submission is graded again by the other
+worker, and nothing is lost.
 """
 
 from __future__ import annotations
@@ -14,27 +15,19 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from adversarial.fakekit import HERE, REFERENCE_SCORE, build_fake_repo, make_submission
+from adversarial.fakekit import HERE, LIMITS, REFERENCE_SCORE, make_submission, new_class
 
-from grader import procs as procs_mod
+from tests.localcluster import free_port, local_cluster
 
 pytestmark = pytest.mark.timeout(600)
 
-LIMITS = ("--timeout", "45", "--check-timeout", "3", "--memory-mb", "1500")
 VOLATILE = ("duration_s", "graded_at")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _batch(kit: Path, *args: str, python_flags: tuple[str, ...] = ()) -> subprocess.Popen:
@@ -92,39 +85,13 @@ def _grading_under(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    return build_fake_repo(tmp_path_factory.mktemp("fake"))
-
-
-@pytest.fixture(scope="module")
 def cluster(kit, tmp_path_factory):
     """A scheduler and two workers on 127.0.0.1; yields (address, worker processes)."""
     logs = tmp_path_factory.mktemp("dask-logs")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = []
-
-    def start(name, *args):
-        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        procs.append(subprocess.Popen([sys.executable, "-m", *args], cwd=kit, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-        return procs[-1]
-
-    start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-          "--port", str(port), "--no-dashboard")
-    workers = [start(f"worker{n}", "distributed.cli.dask_worker", address, "--host",
-                     "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                     "--death-timeout", "120", "--name", f"w{n}") for n in (1, 2)]
     try:
-        from distributed import Client
-
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address, workers
+        with local_cluster(kit, logs=logs) as (address, workers):
+            yield address, workers
     finally:
-        for proc in reversed(procs):
-            procs_mod.kill_group(proc)
-            proc.wait()
         for log in logs.iterdir():
             text = log.read_text(errors="replace")
             if "Traceback" in text:
@@ -135,10 +102,7 @@ def cluster(kit, tmp_path_factory):
 def runs(kit, cluster, tmp_path_factory):
     """The class graded three ways: -j 2, on the workers, and on the workers with one killed."""
     base = tmp_path_factory.mktemp("class")
-    subs = base / "submissions"
-    subs.mkdir()
-    make_submission(subs, "reference", done=True)
-    make_submission(subs, "stub")
+    subs = new_class(base)
     make_submission(subs, "read_instructor_home", HERE / "read_instructor_home")
     (subs / "no_assignments").mkdir()
     address, workers = cluster
@@ -205,7 +169,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(kit, tmp_path):
     (tmp_path / "subs" / "ann" / "assignments").mkdir(parents=True)
     proc = subprocess.run([sys.executable, "-m", "grader", "batch", str(tmp_path / "subs"),
                            "--out", str(tmp_path / "out"), "--scheduler",
-                           f"tcp://127.0.0.1:{_free_port()}", *LIMITS], cwd=kit,
+                           f"tcp://127.0.0.1:{free_port()}", *LIMITS], cwd=kit,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot reach the Dask scheduler" in proc.stderr

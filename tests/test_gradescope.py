@@ -21,7 +21,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from grader import gradescope
+from grader import assign, gradescope
 from grader.commands import gradescope as command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,15 @@ def test_zip_has_gradescopes_entry_points_and_the_pristine_kit(autograder_zip):
     for name in ("dspy_example.py", "utils.py"):  # the stubs, not a solution
         with zipfile.ZipFile(autograder_zip) as archive:
             assert archive.read(f"assignments/{name}") == (ROOT / "assignments" / name).read_bytes()
+
+
+def test_zip_holds_exactly_the_student_release(autograder_zip, tmp_path):
+    files = assign.build_release(tmp_path / "release")
+    with zipfile.ZipFile(autograder_zip) as archive:
+        assert set(archive.namelist()) - {"setup.sh", "run_autograder"} == set(files)
+        for name in files:
+            assert archive.read(name) == (tmp_path / "release" / name).read_bytes(), name
+    assert "grader/reference_scores.json" not in files
 
 
 def _run(autograder_zip, tmp_path, make_submission, timeout="900") -> dict:

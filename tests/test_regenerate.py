@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from adversarial.fakekit import build_fake_repo, grader_cli
+from adversarial.fakekit import grader_cli
 
 from grader.commands.regenerate import drift
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    return build_fake_repo(tmp_path_factory.mktemp("fake"))
 
 
 def test_regenerate_pins_then_reports_drift(kit):

@@ -81,31 +81,61 @@ def delete_at(path: str):
     return change
 
 
+DELETE = object()  # a turn mistake's value: delete the key instead of setting it
+# Where each turn-based schema keeps its turns, and the roles it allows, in its order.
+TURNS = {"dialogue": "dialogue", "chat": "messages"}
+ROLES = {"dialogue": ["teacher", "student"], "chat": ["system", "user", "assistant"]}
+# The mistakes in a turn, which both turn-based schemas catch alike, by the schema itself:
+# (name, "turn/key" to change, value or DELETE, message pattern). A missing key is reported
+# at its turn, any other mistake at the key.
+TURN_MISTAKES = [
+    ("unknown-role", "1/role", "tutor", "^'tutor' is not one of {roles}$"),
+    ("role-not-string", "1/role", 7, r"^7 is not one of"),
+    ("missing-role", "1/role", DELETE, r"^'role' is a required property$"),
+    ("missing-content", "2/content", DELETE, r"^'content' is a required property$"),
+    ("empty-content", "0/content", "", r"^must not be empty$"),
+    ("whitespace-content", "3/content", " \n\t ", r"^must not be only whitespace$"),
+    ("wide-space-content", "0/content", "\u3000 ", r"^must not be only whitespace$"),
+    ("content-not-string", "3/content", ["hi"], r"^\['hi'\] is not of type 'string'$"),
+    ("content-null", "1/content", None, r"^None is not of type 'string'$"),
+    ("extra-turn-key", "1/emotion", "sad",
+     r"^unexpected key 'emotion' \(allowed: role, content\)$"),
+]
+# The keys each schema allows at the top level, as the validator lists them.
+ALLOWED = {"dialogue": "dialogue", "chat": "messages", "qa": "instruction, input, output"}
+# A record that is no JSON object, by what the message calls it.
+NOT_OBJECTS = {"an array": [], "a string": "teacher: hello", "a number": 42, "null": None}
+
+
+def turn_cases(schema: str) -> list[tuple]:
+    """TURN_MISTAKES made in a good record of ``schema``, and its list of turns missing."""
+    key = TURNS[schema]
+    cases = []
+    for name, path, value, message in TURN_MISTAKES:
+        change = delete_at(f"{key}/{path}") if value is DELETE else set_at(f"{key}/{path}", value)
+        pointer = f"/{key}/" + (path.split("/")[0] if value is DELETE else path)
+        message = message.replace("{roles}", re.escape(str(ROLES[schema])))
+        cases.append((f"{schema}-{name}", schema, edit(schema, change), pointer, message, True))
+    cases.append((f"{schema}-missing-key", schema, {"turns": GOOD[schema][key]},
+                  "/", rf"^'{key}' is a required property$", True))
+    return cases
+
+
+def common_cases(schema: str) -> list[tuple]:
+    """The mistakes every schema catches alike: a record that is no object, an extra key."""
+    cases = [(f"{schema}-record-is-{kind.split()[-1]}", schema, record,
+              "/", rf"^a record must be a JSON object, not {kind}$", True)
+             for kind, record in NOT_OBJECTS.items()]
+    cases.append((f"{schema}-extra-top-level-key", schema, edit(schema, set_at("id", 3)),
+                  "/id", rf"^unexpected key 'id' \(allowed: {ALLOWED[schema]}\)$", True))
+    return cases
+
+
 # (id, schema, record, pointer, message pattern, caught by the JSON Schema itself?)
 BAD = [
+    *turn_cases("dialogue"), *turn_cases("chat"),
+    *[case for schema in SCHEMA_NAMES for case in common_cases(schema)],
     # --- dialogue
-    ("dialogue-wrong-role", "dialogue", edit("dialogue", set_at("dialogue/1/role", "tutor")),
-     "/dialogue/1/role", r"^'tutor' is not one of \['teacher', 'student'\]$", True),
-    ("dialogue-role-not-string", "dialogue", edit("dialogue", set_at("dialogue/1/role", 7)),
-     "/dialogue/1/role", r"^7 is not one of", True),
-    ("dialogue-missing-role", "dialogue", edit("dialogue", delete_at("dialogue/1/role")),
-     "/dialogue/1", r"^'role' is a required property$", True),
-    ("dialogue-missing-content", "dialogue", edit("dialogue", delete_at("dialogue/2/content")),
-     "/dialogue/2", r"^'content' is a required property$", True),
-    ("dialogue-empty-content", "dialogue", edit("dialogue", set_at("dialogue/0/content", "")),
-     "/dialogue/0/content", r"^must not be empty$", True),
-    ("dialogue-whitespace-content", "dialogue",
-     edit("dialogue", set_at("dialogue/3/content", " \n\t ")),
-     "/dialogue/3/content", r"^must not be only whitespace$", True),
-    ("dialogue-content-not-string", "dialogue",
-     edit("dialogue", set_at("dialogue/3/content", ["hi"])),
-     "/dialogue/3/content", r"^\['hi'\] is not of type 'string'$", True),
-    ("dialogue-extra-top-level-key", "dialogue", edit("dialogue", set_at("subject", "maths")),
-     "/subject", r"^unexpected key 'subject' \(allowed: dialogue\)$", True),
-    ("dialogue-extra-turn-key", "dialogue", edit("dialogue", set_at("dialogue/1/emotion", "sad")),
-     "/dialogue/1/emotion", r"^unexpected key 'emotion' \(allowed: role, content\)$", True),
-    ("dialogue-missing-key", "dialogue", {"turns": turns("teacher", "student")},
-     "/", r"^'dialogue' is a required property$", True),
     ("dialogue-not-a-list", "dialogue", {"dialogue": "teacher: hi"},
      "/dialogue", r"^'teacher: hi' is not of type 'array'$", True),
     ("dialogue-one-turn", "dialogue", {"dialogue": turns("teacher")},
@@ -123,29 +153,11 @@ BAD = [
      {"dialogue": turns("teacher", "student", "student", "teacher")},
      "/dialogue/2/role",
      r"^'student' speaks twice in a row; teacher and student turns must alternate$", False),
-    ("dialogue-record-is-array", "dialogue", [turns("teacher", "student")],
-     "/", r"^a record must be a JSON object, not an array$", True),
-    ("dialogue-record-is-string", "dialogue", "teacher: hello",
-     "/", r"^a record must be a JSON object, not a string$", True),
     # --- chat
     ("chat-wrong-role", "chat", edit("chat", set_at("messages/2/role", "tool")),
      "/messages/2/role", r"^'tool' is not one of \['system', 'user', 'assistant'\]$", True),
     ("chat-teacher-role", "chat", edit("chat", set_at("messages/1/role", "student")),
      "/messages/1/role", r"^'student' is not one of \['system', 'user', 'assistant'\]$", True),
-    ("chat-missing-role", "chat", edit("chat", delete_at("messages/1/role")),
-     "/messages/1", r"^'role' is a required property$", True),
-    ("chat-missing-content", "chat", edit("chat", delete_at("messages/2/content")),
-     "/messages/2", r"^'content' is a required property$", True),
-    ("chat-empty-content", "chat", edit("chat", set_at("messages/4/content", "")),
-     "/messages/4/content", r"^must not be empty$", True),
-    ("chat-whitespace-content", "chat", edit("chat", set_at("messages/0/content", "\u3000 ")),
-     "/messages/0/content", r"^must not be only whitespace$", True),
-    ("chat-content-null", "chat", edit("chat", set_at("messages/1/content", None)),
-     "/messages/1/content", r"^None is not of type 'string'$", True),
-    ("chat-extra-top-level-key", "chat", edit("chat", set_at("id", 3)),
-     "/id", r"^unexpected key 'id' \(allowed: messages\)$", True),
-    ("chat-extra-message-key", "chat", edit("chat", set_at("messages/2/name", "Ada")),
-     "/messages/2/name", r"^unexpected key 'name' \(allowed: role, content\)$", True),
     ("chat-no-assistant", "chat", {"messages": turns("system", "user")},
      "/messages", r"^must include a message from the assistant$", True),
     ("chat-no-user", "chat", {"messages": turns("system", "assistant")},
@@ -154,8 +166,6 @@ BAD = [
      "/messages", r"^has 1 items, needs at least 2$", True),
     ("chat-no-messages", "chat", {"messages": []},
      "/messages", r"^has 0 items, needs at least 2$", True),
-    ("chat-missing-key", "chat", {"conversation": turns("user", "assistant")},
-     "/", r"^'messages' is a required property$", True),
     ("chat-ends-with-user", "chat", {"messages": turns("system", "user", "assistant", "user")},
      "/messages/3/role", r"^the last message is from the user; it must be from the assistant",
      False),
@@ -165,10 +175,6 @@ BAD = [
      "/messages/2/role", r"^two assistant messages in a row", False),
     ("chat-late-system", "chat", {"messages": turns("user", "system", "assistant")},
      "/messages/1/role", r"^a system message may only be the first message$", False),
-    ("chat-record-is-number", "chat", 42,
-     "/", r"^a record must be a JSON object, not a number$", True),
-    ("chat-record-is-null", "chat", None,
-     "/", r"^a record must be a JSON object, not null$", True),
     # --- qa
     ("qa-missing-instruction", "qa", edit("qa", delete_at("instruction")),
      "/", r"^'instruction' is a required property$", True),
@@ -182,12 +188,8 @@ BAD = [
      "/output", r"^42 is not of type 'string'$", True),
     ("qa-input-not-string", "qa", edit("qa", set_at("input", {"text": "x"})),
      "/input", r"^\{'text': 'x'\} is not of type 'string'$", True),
-    ("qa-extra-key", "qa", edit("qa", set_at("answer", "yes")),
-     "/answer", r"^unexpected key 'answer' \(allowed: instruction, input, output\)$", True),
     ("qa-chat-record", "qa", GOOD["chat"],
      "/messages", r"^unexpected key 'messages'", True),
-    ("qa-record-is-array", "qa", [],
-     "/", r"^a record must be a JSON object, not an array$", True),
 ]
 
 

@@ -66,8 +66,13 @@ def grade_questions(impl, credit, section: str) -> None:
            + ("; " + "; ".join(problems) if problems else ""))
 
 
-def reported(impl, group: str, keys: tuple[str, ...]) -> dict:
-    """The figures block, asserting that ``group`` reports every key in ``keys``."""
+def grade_figures(impl, credit, group: str, keys: tuple[str, ...], experiments=None) -> None:
+    """Credit the share of ``group``'s figures ``keys`` that agree with what the code computes.
+
+    Every key must be reported in the figures block. OpenAI's figures are recomputed from the
+    student's openai_finetune for the model the block names; DSPy's and LoRA's are those of the
+    student's experiment (the ``experiments`` fixture).
+    """
     try:
         figures = fig.read_figures(impl)
     except fig.FiguresError as exc:
@@ -75,11 +80,11 @@ def reported(impl, group: str, keys: tuple[str, ...]) -> dict:
     missing = [k for k in keys if fig.number(figures[group].get(k)) is None]
     assert not missing, (f"the figures block does not report {group}: "
                          + ", ".join(missing) + " (fill in the numbers your code printed)")
-    return figures
-
-
-def grade_figures(credit, figures: dict, group: str, computed: dict,
-                  keys: tuple[str, ...]) -> None:
+    if group == "openai":
+        model = figures["openai"].get("model") or fig.DEFAULT_OPENAI_MODEL
+        computed = fig.recompute_openai(impl, model)
+    else:
+        computed = experiments.result(group)
     problems = fig.compare(figures, group, computed, keys)
     agreeing = len(keys) - len(problems)
     assert agreeing, "no reported figure agrees with what your code computes:\n" + \
@@ -103,8 +108,7 @@ def test_dspy_metric_figures_match_code(impl, experiments, credit):
     dspy_example.run_experiment() computes (within 0.02). Run it and copy its numbers:
     python -m assignments.dspy_example"""
     keys = ("metric_before", "metric_after")
-    figures = reported(impl, "dspy", keys)
-    grade_figures(credit, figures, "dspy", experiments.result("dspy"), keys)
+    grade_figures(impl, credit, "dspy", keys, experiments)
 
 
 @pytest.mark.timeout(300)
@@ -113,8 +117,7 @@ def test_dspy_call_figures_match_code(impl, experiments, credit):
     """The number of LM calls and of train/dev examples in your figures block must be what your
     dspy_example.run_experiment() reports. Run it and copy its numbers."""
     keys = ("train_examples", "dev_examples", "lm_calls")
-    figures = reported(impl, "dspy", keys)
-    grade_figures(credit, figures, "dspy", experiments.result("dspy"), keys)
+    grade_figures(impl, credit, "dspy", keys, experiments)
 
 
 @pytest.mark.rubric("analysis", "dspy", points=2, review=True)
@@ -139,9 +142,7 @@ def test_openai_token_figures_match_code(impl, credit):
     openai_finetune.estimate_cost() computes for data/openai_teacher_dialogue_training.jsonl
     (tokens within 1 %, epochs exact). Run: python -m assignments.openai_finetune --dry-run"""
     keys = ("examples", "tokens_per_epoch", "epochs", "training_tokens")
-    figures = reported(impl, "openai", keys)
-    model = figures["openai"].get("model") or fig.DEFAULT_OPENAI_MODEL
-    grade_figures(credit, figures, "openai", fig.recompute_openai(impl, model), keys)
+    grade_figures(impl, credit, "openai", keys)
 
 
 @pytest.mark.rubric("analysis", "openai", points=1.5,
@@ -151,9 +152,7 @@ def test_openai_cost_matches_code(impl, credit):
     openai_finetune.estimate_cost() computes (within 1 % or one cent). Read: OpenAI pricing and
     the fine-tuning data preparation guide."""
     keys = ("cost_usd",)
-    figures = reported(impl, "openai", keys)
-    model = figures["openai"].get("model") or fig.DEFAULT_OPENAI_MODEL
-    grade_figures(credit, figures, "openai", fig.recompute_openai(impl, model), keys)
+    grade_figures(impl, credit, "openai", keys)
 
 
 @pytest.mark.rubric("analysis", "openai", points=2, review=True)
@@ -178,8 +177,7 @@ def test_lora_parameter_figures_match_code(impl, experiments, credit):
     must be what your huggingface_lora.run_experiment() reports on the tiny model (counts exact).
     Read: https://huggingface.co/docs/peft/conceptual_guides/lora"""
     keys = ("trainable_params", "total_params", "trainable_share")
-    figures = reported(impl, "lora", keys)
-    grade_figures(credit, figures, "lora", experiments.result("lora"), keys)
+    grade_figures(impl, credit, "lora", keys, experiments)
 
 
 @pytest.mark.timeout(180)
@@ -189,8 +187,7 @@ def test_lora_training_figures_match_code(impl, experiments, credit):
     seconds-per-step in your figures block must match what your
     huggingface_lora.run_experiment() reports (steps=30, seed=0, the kit's tiny model)."""
     keys = ("train_examples", "eval_examples", "loss_before", "loss_after", "seconds_per_step")
-    figures = reported(impl, "lora", keys)
-    grade_figures(credit, figures, "lora", experiments.result("lora"), keys)
+    grade_figures(impl, credit, "lora", keys, experiments)
 
 
 @pytest.mark.rubric("analysis", "lora", points=2, review=True)

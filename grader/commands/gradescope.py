@@ -9,22 +9,22 @@ The zip holds, at its top level, Gradescope's two entry points and the kit:
   ``assignments/`` with the pristine kit (``python -m grader.gradescope``) and
   always leaves ``/autograder/results/results.json``, even when Python itself
   cannot start;
-- the kit: ``grader/``, ``assignments/`` (the stubs), ``data/``, ``fixtures/``,
-  ``pyproject.toml``, ``conftest.py``, ``README.md``, ``LICENSE``.
+- the kit: exactly the student release (:func:`grader.assign.build_release`:
+  the kit without solutions, the kit's tests, benchmarks and instructor-only
+  files, with ``assignments/`` generated from ``reference/``), so what Gradescope
+  grades with and what students receive follow one rule.
 """
 
 from __future__ import annotations
 
 import stat
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
+from ..assign import build_release
 from ..seam import REPO_ROOT
-
-KIT_ITEMS = ("grader", "assignments", "data", "fixtures", "pyproject.toml", "conftest.py",
-             "README.md", "LICENSE")
-SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image
@@ -83,18 +83,6 @@ def _torch_version() -> str:
     raise SystemExit("grader gradescope: pyproject.toml pins no torch version")
 
 
-def _kit_files(root: Path):
-    for item in KIT_ITEMS:
-        path = root / item
-        if path.is_file():
-            yield path
-        elif path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and not SKIPPED_PARTS & set(file.relative_to(root).parts) \
-                        and file.suffix != ".pyc":
-                    yield file
-
-
 def _add(archive: zipfile.ZipFile, name: str, text: str, executable: bool) -> None:
     info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
     mode = 0o755 if executable else 0o644
@@ -104,14 +92,17 @@ def _add(archive: zipfile.ZipFile, name: str, text: str, executable: bool) -> No
 
 
 def build(out: Path, root: Path = REPO_ROOT) -> Path:
-    """Write the autograder zip; return its path."""
+    """Write the autograder zip, the student release and the two entry points; return its path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w") as archive:
-        _add(archive, "setup.sh", SETUP_SH.replace("TORCH_VERSION", _torch_version()), True)
-        _add(archive, "run_autograder", RUN_AUTOGRADER, True)
-        for file in _kit_files(root):
-            archive.write(file, file.relative_to(root).as_posix())
+    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
+        kit = Path(tmp) / "kit"
+        files = build_release(kit, root)
+        with zipfile.ZipFile(out, "w") as archive:
+            _add(archive, "setup.sh", SETUP_SH.replace("TORCH_VERSION", _torch_version()), True)
+            _add(archive, "run_autograder", RUN_AUTOGRADER, True)
+            for name in files:
+                archive.write(kit / name, name)
     return out
 
 

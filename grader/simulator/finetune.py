@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import functools
 import hashlib
 import json
 import math
@@ -323,22 +324,31 @@ def _finish(store: dict, job_id: str, steps_per_epoch: int, total_steps: int) ->
                result_files=[_new_id(store, "file-", job_id, "results")])
 
 
-def _job_or_404(request):
-    record = _store(request.state)["jobs"].get(request.match["job_id"])
-    if record is None:
-        return None, error(404, f"No such fine-tuning job: {request.match['job_id']}")
-    return record, None
+def _job_route(method: str, tail: str = ""):
+    """Register ``handler(request, store, record)`` for a job's URL plus ``tail``.
+
+    The job is looked up, and the handler runs, under the simulator's lock; an unknown
+    job id is a ``404``, as in the real API.
+    """
+    def register(handler):
+        @route(method, rf"/v1/fine_tuning/jobs/(?P<job_id>[^/]+){tail}")
+        @functools.wraps(handler)
+        def with_job(request):
+            with _LOCK:
+                store = _store(request.state)
+                record = store["jobs"].get(request.match["job_id"])
+                if record is None:
+                    return error(404, f"No such fine-tuning job: {request.match['job_id']}")
+                return handler(request, store, record)
+        return with_job
+    return register
 
 
-@route("GET", r"/v1/fine_tuning/jobs/(?P<job_id>[^/]+)")
-def retrieve_job(request):
+@_job_route("GET")
+def retrieve_job(request, store, record):
     """Read a job: each read moves it one step further."""
-    with _LOCK:
-        record, failure = _job_or_404(request)
-        if failure:
-            return failure
-        _advance(_store(request.state), request.match["job_id"])
-        return 200, record["job"]
+    _advance(store, request.match["job_id"])
+    return 200, record["job"]
 
 
 def _page(items: list[dict], query: str) -> dict:
@@ -354,32 +364,25 @@ def _page(items: list[dict], query: str) -> dict:
             "has_more": len(newest_first) > limit}
 
 
-@route("GET", r"/v1/fine_tuning/jobs/(?P<job_id>[^/]+)/events")
-def list_events(request):
+@_job_route("GET", "/events")
+def list_events(request, store, record):
     """The job's events, newest first."""
-    record, failure = _job_or_404(request)
-    return failure or (200, _page(record["events"], request.query))
+    return 200, _page(record["events"], request.query)
 
 
-@route("GET", r"/v1/fine_tuning/jobs/(?P<job_id>[^/]+)/checkpoints")
-def list_checkpoints(request):
+@_job_route("GET", "/checkpoints")
+def list_checkpoints(request, store, record):
     """The job's checkpoints (one per each of the last three epochs), newest first."""
-    record, failure = _job_or_404(request)
-    return failure or (200, _page(record["checkpoints"], request.query))
+    return 200, _page(record["checkpoints"], request.query)
 
 
-@route("POST", r"/v1/fine_tuning/jobs/(?P<job_id>[^/]+)/cancel")
-def cancel_job(request):
+@_job_route("POST", "/cancel")
+def cancel_job(request, store, record):
     """Cancel a job that has not finished."""
-    with _LOCK:
-        record, failure = _job_or_404(request)
-        if failure:
-            return failure
-        job = record["job"]
-        if job["status"] in TERMINAL:
-            return error(400, f"Job {job['id']} has already {job['status']}; "
-                              "it cannot be cancelled")
-        store = _store(request.state)
-        job.update(status="cancelled", finished_at=_tick(store))
-        _event(store, job["id"], "Fine-tuning job cancelled")
-        return 200, job
+    job = record["job"]
+    if job["status"] in TERMINAL:
+        return error(400, f"Job {job['id']} has already {job['status']}; "
+                          "it cannot be cancelled")
+    job.update(status="cancelled", finished_at=_tick(store))
+    _event(store, job["id"], "Fine-tuning job cancelled")
+    return 200, job

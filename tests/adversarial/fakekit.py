@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 STUB_SCORE, REFERENCE_SCORE, TOTAL = 10.0, 15.0, 20.0
+# The limits the tests grade a class of the fake kit under (``grader batch ... *LIMITS``).
+LIMITS = ("--timeout", "45", "--check-timeout", "3", "--memory-mb", "1500")
 
 FAKE_CHECKS = '''
 import pytest
@@ -109,6 +111,15 @@ def make_submission(folder: Path, name: str, overlay: Path | None = None,
     if done:
         (root / "assignments" / "DONE.txt").write_text("done\n")
     return root
+
+
+def new_class(base: Path) -> Path:
+    """``base``/submissions holding the finished fake reference and the untouched stub."""
+    subs = Path(base) / "submissions"
+    subs.mkdir()
+    make_submission(subs, "reference", done=True)
+    make_submission(subs, "stub")
+    return subs
 
 
 def adversarial_names() -> list[str]:
