@@ -75,7 +75,9 @@ LORA_CONFIG_KWARGS = {
 
 # Labels equal to -100 are ignored by the cross-entropy loss.
 IGNORE_INDEX = -100
-MAX_LENGTH = 256
+# Tokens per example: a prompt and (at least half the window of) its answer.
+# A longer window sees more of each answer but makes every step dearer.
+MAX_LENGTH = 128
 DEFAULT_LEARNING_RATE = 1e-2
 
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n{input_block}### Response:\n"

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from . import reports, rubric
+from . import heap, reports, rubric
 from .experiments import ExperimentFailed, Experiments
 from .results import (
     ERROR,
@@ -353,6 +353,9 @@ class _GradingSession:
             if check is not None:
                 self.result.checks.remove(check)
                 self.result.partial_run = True
+
+    def pytest_collection_finish(self, session):
+        heap.settle()  # the libraries are imported: keep the cycle collector off them
 
     # -- the run
     def pytest_sessionstart(self, session):

@@ -22,7 +22,7 @@ HEAVY = ("torch", "transformers", "peft", "dspy", "litellm", "openai")
 
 # Runs pytest in-process in a fresh interpreter, then reports what it imported.
 PROBE = f"""
-import json, os, sys, pytest
+import gc, json, os, sys, pytest
 HEAVY, VARS = {HEAVY!r}, {threads.THREAD_VARS!r}
 code = pytest.main(sys.argv[1:])
 torch = sys.modules.get("torch")
@@ -31,6 +31,7 @@ print("PROBE " + json.dumps({{
     "modules": sorted(m for m in HEAVY if m in sys.modules),
     "torch_threads": torch.get_num_threads() if torch else None,
     "env": {{k: os.environ.get(k) for k in VARS}},
+    "frozen": gc.get_freeze_count(),
 }}))
 """
 
@@ -66,6 +67,35 @@ def test_collecting_everything_imports_only_what_check_modules_import():
     seen = probe("grader/checks/test_presentation.py", "grader/checks/test_analysis.py",
                  "--collect-only")
     assert seen["modules"] == []
+
+
+def test_grading_keeps_the_cycle_collector_off_the_libraries():
+    """After collection the libraries' objects are frozen, so accelerate's gc.collect() after
+    every Trainer.train() (and the collector's own full passes) no longer walk them."""
+    seen = probe("grader/checks/test_lora.py", "-k", "test_lora_config")
+    assert seen["code"] == 0
+    assert seen["frozen"] > 100_000, seen["frozen"]
+
+
+def test_settle_frees_garbage_before_freezing():
+    import gc
+    import weakref
+
+    from grader import heap
+
+    class Node:
+        pass
+
+    node = Node()
+    node.loop = node  # only the cycle collector can free it
+    alive = weakref.ref(node)
+    del node
+    heap.settle()
+    try:
+        assert alive() is None, "garbage in a cycle was frozen instead of freed"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_thread_share_divides_usable_cores(monkeypatch):

@@ -49,16 +49,24 @@ def implemented(source: str) -> bool:
     return bool(found) and not any(_is_stub(f) for f in found)
 
 
-def leftovers(source: str, function: ast.AST) -> list[str]:
-    """TODO/FIXME comments or a NotImplementedError left inside an implemented function."""
+def notes(source: str) -> list[tokenize.TokenInfo]:
+    """The comments and strings of a module that mention TODO, FIXME or XXX."""
+    return [token for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type in (tokenize.COMMENT, tokenize.STRING) and LEFTOVER.search(token.string)]
+
+
+def leftovers(source: str, function: ast.AST, found_notes=None) -> list[str]:
+    """TODO/FIXME comments or a NotImplementedError left inside an implemented function.
+
+    ``found_notes``: :func:`notes` of ``source``, when the caller already has them.
+    """
     found = []
     for node in ast.walk(function):
         if _raises_not_implemented(node):
             found.append(f"line {node.lineno}: raise NotImplementedError")
     start, end = function.lineno, getattr(function, "end_lineno", function.lineno)
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type in (tokenize.COMMENT, tokenize.STRING) and start <= token.start[0] <= end \
-                and LEFTOVER.search(token.string):
+    for token in notes(source) if found_notes is None else found_notes:
+        if start <= token.start[0] <= end:
             found.append(f"line {token.start[0]}: {token.string.strip()[:60]}")
     return found
 
@@ -140,7 +148,8 @@ def test_no_leftover_todo(impl, credit):
         if not found or todo:
             problems.append(f"{name}.py: still to write: {', '.join(todo[:4]) or 'everything'}")
             continue
-        left = [(f.name, leftovers(source, f)) for f in found]
+        module_notes = notes(source)
+        left = [(f.name, leftovers(source, f, module_notes)) for f in found]
         dirty = [f"{name}.{function}: {items[0]}" for function, items in left if items]
         problems += dirty[:3]
         shares.append(1 - len(dirty) / len(found))
