@@ -56,9 +56,9 @@ SOLUTION_LINE, INLINE_STUB = "  # solution", "  # stub: "
 LINE_LENGTH = 100
 _NAMED_FIELD = re.compile(r"\{[A-Z_][A-Z0-9_]*\}")
 
-# What a student release leaves out: solutions, the kit's own tests and
+# What a student release leaves out: solutions, the kit's own tests, their CI and
 # benchmarks, and what only instructors read.
-RELEASE_EXCLUDES = ("reference", "tests", "bench", "docs/INSTRUCTORS.md",
+RELEASE_EXCLUDES = ("reference", "tests", "bench", ".ci", "docs/INSTRUCTORS.md",
                     "grader/reference_scores.json")
 
 
