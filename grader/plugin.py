@@ -355,7 +355,10 @@ class _GradingSession:
                 self.result.partial_run = True
 
     def pytest_collection_finish(self, session):
-        heap.settle()  # the libraries are imported: keep the cycle collector off them
+        heap.settle()  # keep the cycle collector off what is imported so far
+
+    def pytest_runtest_teardown(self, item, nextitem):
+        heap.settle_if_imported()  # a check may have imported a library (torch, peft, ...)
 
     # -- the run
     def pytest_sessionstart(self, session):

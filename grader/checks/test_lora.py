@@ -7,21 +7,26 @@ configuration, never taken from the reference. Each check builds the LoRA
 model it needs itself (except the two that grade ``prepare_model_and_tokenizer``),
 so one mistake costs the points of the function that has it, not of every
 check downstream.
+
+PyTorch, transformers and peft are imported inside the checks that use them,
+not when this file is collected: ``pytest -k split`` or collecting the checks
+for a batch then costs no model library.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peft import LoraConfig, PeftModel, get_peft_model
-from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from grader.seam import REPO_ROOT
+
+if TYPE_CHECKING:
+    import torch
 
 TINY = REPO_ROOT / "fixtures" / "tiny-llama"
 MODULE = "huggingface_lora"
@@ -44,8 +49,21 @@ RECORDS = [
 
 
 # ---------------------------------------------------------------- helpers
+def no_grad(function):
+    """``torch.no_grad()`` around a helper, with torch imported when the helper first runs."""
+    @functools.wraps(function)
+    def without_gradients(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return function(*args, **kwargs)
+    return without_gradients
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
+    from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(TINY)
     tok.pad_token = tok.eos_token
     return tok
@@ -57,6 +75,10 @@ def lora_model(randomize: bool = False, seed: int = 0):
     LoRA starts with B = 0, so a fresh adapter changes nothing; ``randomize``
     gives B random values so that saving, reloading and merging are visible.
     """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32)
     model = get_peft_model(base, LoraConfig(
@@ -73,6 +95,8 @@ def lora_model(randomize: bool = False, seed: int = 0):
 
 def expected_trainable() -> int:
     """LoRA parameters of the tiny model: layers x sum over targets of r x (in + out)."""
+    from transformers import AutoConfig
+
     config = AutoConfig.from_pretrained(TINY)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     shapes = {  # (in, out) of each target projection
@@ -88,15 +112,17 @@ def sample_ids(tokenizer) -> torch.Tensor:
                       "What is a fraction?"], return_tensors="pt", padding=True)["input_ids"]
 
 
-@torch.no_grad()
+@no_grad
 def logits_of(model, ids: torch.Tensor) -> torch.Tensor:
     model.eval()
     return model(input_ids=ids).logits.float()
 
 
-@torch.no_grad()
+@no_grad
 def answer_loss(model, tokenizer, format_prompt) -> float:
     """Cross-entropy per answer token over RECORDS, computed here (prompt tokens excluded)."""
+    import torch
+
     model.eval()
     total, count = 0.0, 0
     for record in RECORDS:
@@ -120,6 +146,8 @@ def test_lora_config(impl):
     """make_lora_config() must return LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj",
     "v_proj"], lora_dropout=0.05, bias="none", task_type="CAUSAL_LM"). Read:
     https://huggingface.co/docs/peft/package_reference/lora"""
+    from peft import LoraConfig
+
     config = impl.module(MODULE).make_lora_config()
     assert isinstance(config, LoraConfig), (
         f"expected a peft.LoraConfig, got {type(config).__name__}")
@@ -138,6 +166,9 @@ def test_prepare_model_freezes_base(impl):
     from_pretrained, give the tokenizer a padding token, and wrap the model with get_peft_model so
     that only the lora_A/lora_B matrices of q_proj and v_proj in every layer require gradients.
     Read: https://huggingface.co/docs/peft/quicktour"""
+    from peft import PeftModel
+    from transformers import AutoConfig
+
     model, tokenizer = impl.module(MODULE).prepare_model_and_tokenizer(TINY, use_8bit=False)
     assert isinstance(model, PeftModel), (
         f"expected the model wrapped by peft.get_peft_model, got {type(model).__name__}")
@@ -247,6 +278,8 @@ def test_pad_batch(impl, rows, pad):
     """pad_batch(examples, pad_token_id) must pad every example on the right to the longest one and
     return tensors input_ids / attention_mask / labels of shape (examples, longest), padding with
     pad_token_id, 0 and -100. Read: https://huggingface.co/docs/transformers/pad_truncation"""
+    import torch
+
     examples = [{"input_ids": list(r), "attention_mask": [1] * len(r),
                  "labels": [-100] + list(r[1:])} for r in rows]
     batch = impl.module(MODULE).pad_batch(examples, pad)
@@ -270,9 +303,11 @@ def test_pad_batch(impl, rows, pad):
 
 
 # ---------------------------------------------------------------- training
-@torch.no_grad()
+@no_grad
 def tokenized_loss(model, examples) -> float | None:
     """Cross-entropy per learned token of already tokenized examples (labels != -100)."""
+    import torch
+
     total, count = 0.0, 0
     for example in examples:
         ids = torch.tensor([list(example["input_ids"])])
@@ -334,6 +369,7 @@ def seeded_training(module, tokenizer, result) -> tuple[bool, str]:
     if not isinstance(losses, list) or len(losses) != 12:
         return False, (f"train(steps=12) must return a dict whose 'losses' has one loss per "
                        f"step; got {str(losses)[:80]}")
+    import torch
 
     def run(seed: int, noise: int) -> list[torch.Tensor]:
         model = lora_model()
@@ -358,6 +394,9 @@ def test_adapter_save_reload(impl, tokenizer, tmp_path, credit):
     not the base model), and load_adapter(base_path, path) must put it back on a fresh base model
     that gives identical logits. Read:
     https://huggingface.co/docs/peft/tutorial/peft_model_config"""
+    import torch
+    from safetensors.torch import load_file
+
     module = impl.module(MODULE)
     model = lora_model(randomize=True)
     ids = sample_ids(tokenizer)
@@ -395,6 +434,10 @@ def test_merge_matches(impl, tokenizer):
     """merge_adapter(model) must fold the LoRA update into the base weights (merge_and_unload) and
     return a plain model whose logits match the adapted model's. Read:
     https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights-into-the-base-model"""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
     model = lora_model(randomize=True)
     ids = sample_ids(tokenizer)
     base = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32)
