@@ -133,6 +133,30 @@ def test_compare_names_each_disagreement():
     ]
 
 
+@pytest.mark.parametrize("reported, agrees", [
+    ({"loss_before": 6.941, "loss_after": 6.865}, True),          # rounded honestly
+    ({"loss_before": 6.94113, "loss_after": 6.86536}, True),
+    ({"loss_before": 6.9415, "loss_after": 6.8650}, True),        # another machine's sums
+    ({"loss_before": 6.94113, "loss_after": 6.94113}, False),     # after copied from before
+    ({"loss_before": 6.86536, "loss_after": 6.94113}, False),     # swapped
+])
+def test_the_change_between_paired_figures_must_agree(reported, agrees):
+    """Each loss is within 2 % of the re-run in every case; only the change tells them apart."""
+    computed = {"loss_before": 6.94113, "loss_after": 6.86536}
+    problems = fig.compare({"lora": reported}, "lora", computed, ("loss_before", "loss_after"))
+    assert (problems == []) is agrees, problems
+    if not agrees:
+        assert problems[0].startswith("lora.loss_before -> loss_after: ANALYSIS.md shows a "
+                                      "change of ")
+
+
+def test_a_change_below_the_floor_counts_as_no_change():
+    computed = {"baseline": 6.86536, "result": 6.86530}  # 0.001 % apart: noise
+    swapped = {"baseline": 6.86530, "result": 6.86536}
+    assert fig.compare({"enhancement": swapped}, "enhancement", computed,
+                       ("baseline", "result")) == []
+
+
 def test_markdown_tables():
     text = "| | DSPy | OpenAI | LoRA |\n|---|:---:|---|---|\n| Cost | 0 | $1 | 0 |\n\n" \
            "| not | a table |\n| no | separator |\n"

@@ -131,6 +131,14 @@ def invalid_role(lines):
     return [json.dumps(record), *lines[1:]]
 
 
+def swap_baseline_and_result(result, data):
+    """The enhancement block with its baseline and result swapped: the figures stay, the
+    finding turns around."""
+    baseline = data["enhancement"]["baseline"]
+    data["enhancement"]["baseline"] = result
+    return baseline
+
+
 def _question(section, topic):
     question = fig.question_text(fig.template_document().body(section, topic))
     return lambda doc: " ".join([question] * 3)
@@ -157,6 +165,14 @@ MUTANTS = [
      (A,), "lora", {LORA_TRAINING}),
     ("enhancement_result_typed_wrong",
      set_figure("enhancement.result", lambda v, d: round(v * 0.9, 6)),
+     (C,), "enhancement", {ENH_RERUN}),
+    # Each figure is within 2 % of the re-run (the tiny model's loss moves about 1 %): only the
+    # change between the two gives these away.
+    ("loss_after_copied_from_loss_before",
+     set_figure("lora.loss_after", lambda v, d: d["lora"]["loss_before"]),
+     (A,), "lora", {LORA_TRAINING}),
+    ("enhancement_baseline_and_result_swapped",
+     set_figure("enhancement.result", swap_baseline_and_result),
      (C,), "enhancement", {ENH_RERUN}),
     ("figure_left_null", set_figure("lora.loss_after", lambda v, d: None),
      (A, P), "figures_block or lora_training or lora_questions or well_formed",
