@@ -3,7 +3,8 @@
 The batch runs in a small fake kit (tests/adversarial/fakekit.py: five checks
 on ``utils.py``, a 20-point rubric) so the whole class grades in about a
 minute. Every adversarial submission under tests/adversarial/ is the stub with
-one malicious change; each must earn no more than the untouched stub.
+one malicious change (most are a ``payload.py`` appended to the stub's
+``utils.py``); each must earn no more than the untouched stub.
 """
 
 from __future__ import annotations

@@ -101,13 +101,24 @@ def build_fake_repo(tmp: Path, checks: str = FAKE_CHECKS) -> Path:
     return repo
 
 
+# In an adversarial folder: hostile code appended to the stub's utils.py, so the submission
+# is the kit's own utils.py (whatever it is today) with one malicious addition.
+PAYLOAD = "payload.py"
+
+
 def make_submission(folder: Path, name: str, overlay: Path | None = None,
                     done: bool = False) -> Path:
-    """A student repository: the stubs, then ``overlay``'s files on top."""
+    """A student repository: the stubs, then ``overlay``'s files on top and its
+    :data:`PAYLOAD` appended to ``assignments/utils.py``."""
     root = Path(folder) / name
     shutil.copytree(ROOT / "assignments", root / "assignments", ignore=IGNORE)
     if overlay is not None:
-        shutil.copytree(overlay, root, dirs_exist_ok=True, ignore=IGNORE)
+        shutil.copytree(overlay, root, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", PAYLOAD))
+        payload = Path(overlay) / PAYLOAD
+        if payload.exists():
+            utils = root / "assignments" / "utils.py"
+            utils.write_text(utils.read_text() + "\n\n" + payload.read_text())
     if done:
         (root / "assignments" / "DONE.txt").write_text("done\n")
     return root
