@@ -51,7 +51,7 @@ FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization"
                   "openai-project", "cookie", "set-cookie")
 _FIELD_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 # Never valid anywhere: replayed requests are answered from the cassette.
-REPLAY_KEY = "sk-replay-placeholder-not-a-real-key"
+REPLAY_KEY = "replay-placeholder-not-a-key"
 REPLAY_KEY_VARIABLES = ("OPENAI_API_KEY",)
 
 

@@ -62,7 +62,7 @@ CASSETTE_DIR = CASSETTES_DIR / "openai"
 CASSETTES = ("finetune_success", "finetune_failed", "finetune_cancelled")
 CANONICAL_HOST = "api.openai.com"
 REPLAY_BASE_URL = f"https://{CANONICAL_HOST}/v1"
-REPLAY_API_KEY = "sk-replay-not-a-real-key"
+REPLAY_API_KEY = "replay-placeholder-not-a-key"
 SPARE_READS = 3  # extra job / events / checkpoint reads recorded after each run
 
 

@@ -19,7 +19,7 @@ VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_ORG
              "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ANTHROPIC_API_KEY")
 CLEAN = dict.fromkeys(VARIABLES)
 STUDENT_SHELL = {
-    "OPENAI_API_KEY": "sk-student-shell-not-real", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+    "OPENAI_API_KEY": "student-shell-placeholder", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
     "OPENAI_API_BASE": "http://127.0.0.1:9/v1", "OPENAI_ORG_ID": "org-student",
     "HF_TOKEN": "hf_student_not_real", "HUGGING_FACE_HUB_TOKEN": "hf_student_not_real",
     "ANTHROPIC_API_KEY": "sk-ant-student-not-real",
