@@ -269,25 +269,23 @@ TOLERANCES: dict[str, Tolerance] = {
 # either figure may be off on its own: a block that repeats loss_before as loss_after, or
 # swaps baseline and result, would agree figure by figure. So the reported change must also
 # agree with the computed one, within CHANGE_REL of it; a change smaller than CHANGE_FLOOR of
-# the figure itself counts as no change (rounding to 3 decimals and another machine's
-# floating-point sums stay well inside that).
+# the figure itself counts as no change (rounding to 3 decimals stays well inside that).
 CHANGES = (("lora", "loss_before", "loss_after"), ("enhancement", "baseline", "result"))
 CHANGE_REL = 0.25
 CHANGE_FLOOR = 5e-4
 
 
-def change_problem(reported: dict, computed: dict, group: str, first: str,
-                   second: str) -> str | None:
-    """What is wrong with the reported change from ``first`` to ``second``; None when it agrees."""
-    said = [number(reported.get(key)) for key in (first, second)]
-    real = [number(computed.get(key)) for key in (first, second)]
-    if None in said or None in real:
-        return None  # reported as a missing figure already
-    said_change, real_change = said[1] - said[0], real[1] - real[0]
-    allowed = max(CHANGE_REL * abs(real_change), CHANGE_FLOOR * abs(real[0]))
+def change_problem(name: str, before: tuple[float, float],
+                   after: tuple[float, float]) -> str | None:
+    """What is wrong with a reported change; None when it agrees.
+
+    ``before`` and ``after`` are (reported, computed) pairs of figures that each agreed.
+    """
+    said_change, real_change = after[0] - before[0], after[1] - before[1]
+    allowed = max(CHANGE_REL * abs(real_change), CHANGE_FLOOR * abs(before[1]))
     if abs(said_change - real_change) <= allowed:
         return None
-    return (f"{group}.{first} -> {second}: ANALYSIS.md shows a change of {said_change:+.4g}, "
+    return (f"{name}: ANALYSIS.md shows a change of {said_change:+.4g}, "
             f"your code's is {real_change:+.4g} (the change must agree too, within "
             f"{CHANGE_REL:.0%}: copy both numbers from the same run)")
 
@@ -346,7 +344,7 @@ def missing_figures(figures: dict) -> list[str]:
 
 def compare(figures: dict, group: str, computed: dict, keys: tuple[str, ...]) -> list[str]:
     """Problems, one line per figure of ``keys`` that disagrees with ``computed``."""
-    problems = []
+    problems, agreed = [], {}
     reported = figures.get(group, {})
     for key in keys:
         name = f"{group}.{key}"
@@ -363,11 +361,12 @@ def compare(figures: dict, group: str, computed: dict, keys: tuple[str, ...]) ->
         if not tolerance.agrees(value, actual):
             problems.append(f"{name}: ANALYSIS.md says {value:g}, your code computes "
                             f"{actual:g} ({tolerance.describe()})")
+        else:
+            agreed[key] = (value, actual)
     for pair_group, first, second in CHANGES:
-        if pair_group == group and {first, second} <= set(keys) and isinstance(computed, dict) \
-                and not any(p.startswith((f"{group}.{first}:", f"{group}.{second}:"))
-                            for p in problems):
-            problem = change_problem(reported, computed, group, first, second)
+        if pair_group == group and first in agreed and second in agreed:
+            problem = change_problem(f"{group}.{first} -> {second}", agreed[first],
+                                     agreed[second])
             if problem:
                 problems.append(problem)
     return problems
