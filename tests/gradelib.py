@@ -36,6 +36,16 @@ def make_impl(tmp_path: Path, replace: dict[str, Path] | None = None, base: str 
     return target
 
 
+def changed_copy(tmp_path_factory, name: str, change) -> Path:
+    """A copy of reference/ in a fresh folder, with ``change(copy)`` applied.
+
+    It reads the kit's data/ and fixtures/ through LLM_KIT_ROOT, which the plugin sets.
+    """
+    impl = make_impl(tmp_path_factory.mktemp(name))
+    change(impl)
+    return impl
+
+
 def grade(impl: str | Path, *check_files: str, extra: tuple[str, ...] = (),
           timeout: float = 600, env: dict[str, str | None] | None = None) -> dict:
     """Grade ``impl`` with the given check files (all when none); return the JSON result.

@@ -30,7 +30,7 @@ import yaml
 from grader import analysis_doc as fig
 from grader.checks import test_creativity as creativity
 from grader.seam import Impl
-from tests.gradelib import ROOT, grade, make_impl
+from tests.gradelib import changed_copy, grade
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -166,15 +166,6 @@ def reworded_data(impl: Path) -> None:
 
 
 # ---------------------------------------------------------------- grading the cases
-def build(tmp_path_factory, name: str, change) -> Path:
-    base = tmp_path_factory.mktemp(name)
-    impl = make_impl(base)
-    for folder in ("data", "fixtures"):
-        (base / folder).symlink_to(ROOT / folder, target_is_directory=True)
-    change(impl)
-    return impl
-
-
 def styled(style: str):
     answers = yaml.safe_load((STYLE_DIR / f"{style}.yaml").read_text(encoding="utf-8"))
     return lambda impl: rewrite(impl, answers)
@@ -196,7 +187,7 @@ CASES = {
 def results(tmp_path_factory):
     workers = int(os.environ.get("KIT_TEST_WORKERS", "3"))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(grade, build(tmp_path_factory, name, change), *files,
+        futures = {name: pool.submit(grade, changed_copy(tmp_path_factory, name, change), *files,
                                      extra=("-k", keyword))
                    for name, (change, files, keyword) in CASES.items()}
         return {name: future.result() for name, future in futures.items()}

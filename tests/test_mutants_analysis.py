@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from grader import analysis_doc as fig
-from tests.gradelib import ROOT, grade, lost, make_impl
+from tests.gradelib import ROOT, changed_copy, grade, lost
 
 # Grading 31 implementations takes minutes on a small machine: the module fixture's
 # time counts against the first test that uses it.
@@ -247,27 +247,13 @@ MUTANTS = [
 ]
 
 
-def build(tmp_path_factory, name: str, change) -> Path:
-    """A copy of reference/ with one change, beside links to the kit's data and fixtures.
-
-    The modules find data/ and fixtures/ next to their own folder (utils.REPO_ROOT),
-    so the copy gets symbolic links to the real ones.
-    """
-    base = tmp_path_factory.mktemp(name)
-    impl = make_impl(base, name="impl")
-    for folder in ("data", "fixtures"):
-        (base / folder).symlink_to(ROOT / folder, target_is_directory=True)
-    change(impl)
-    return impl
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """Grade the reference, the stub and every mutant, a few subprocesses at a time."""
     jobs = {"reference": ("reference", (A, C, P), None),
             "assignments": ("assignments", (A, C, P), None)}
     for name, change, files, keyword, _ in MUTANTS:
-        jobs[name] = (build(tmp_path_factory, name, change), files, keyword)
+        jobs[name] = (changed_copy(tmp_path_factory, name, change), files, keyword)
     workers = int(os.environ.get("KIT_TEST_WORKERS", "3"))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
