@@ -140,22 +140,17 @@ def _signal_reason(code: int, killed_by_us: bool, timeout: float) -> str:
 def _read_all(fd: int, proc: subprocess.Popen, deadline: float, chunks: list[bytes]) -> None:
     """Read the stream until EOF, the process ending, or the deadline."""
     while True:
-        wait = max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([fd], [], [], min(wait, 0.5))
-        if ready:
-            data = os.read(fd, 65536)
-            if not data:
+        over = proc.poll() is not None or time.monotonic() >= deadline
+        # once it is over, only drain what is already written, without waiting
+        wait = 0.0 if over else min(deadline - time.monotonic(), 0.5)
+        if not select.select([fd], [], [], max(wait, 0.0))[0]:
+            if over:
                 return
-            chunks.append(data)
-        elif proc.poll() is not None or time.monotonic() >= deadline:
-            # drain what is left without blocking
-            while select.select([fd], [], [], 0)[0]:
-                data = os.read(fd, 65536)
-                if not data:
-                    return
-                chunks.append(data)
-            if proc.poll() is not None or time.monotonic() >= deadline:
-                return
+            continue
+        data = os.read(fd, 65536)
+        if not data:
+            return
+        chunks.append(data)
 
 
 def _write_canaries(directory: Path) -> tuple[dict[str, str], list[str]]:
