@@ -67,6 +67,29 @@ def test_valid_file_reports_counts(tmp_path):
     assert report.ok and report.truncated == 0 and report.error is None
 
 
+def test_a_line_read_again_is_not_checked_again(tmp_path, monkeypatch):
+    """Problems are remembered by the line's text: the kit reads its datasets many times a run.
+    A line that changed is checked afresh, and its problems still name their own file and line."""
+    from grader import validate
+
+    record = {"messages": [{"role": "user", "content": "A remembered line?"},
+                           {"role": "assistant", "content": "Yes."}]}
+    bad = {"messages": [{"role": "user", "content": "A remembered bad line?"},
+                        {"role": "tool", "content": "x"}]}
+    first = validate_file(write(tmp_path / "a_chat.jsonl", dumps(record), dumps(bad)))
+    checked = []
+    checker = validate._checker("chat")
+    monkeypatch.setattr(checker, "problems", lambda rec: checked.append(rec) or [])
+    again = validate_file(write(tmp_path / "b_chat.jsonl", dumps(bad), dumps(record)))
+    assert checked == []  # both lines were answered from memory
+    assert {p.path for p in again.problems} == {str(tmp_path / "b_chat.jsonl")}
+    assert [(1, pointer, message) for line, pointer, message in messages(first)] \
+        == messages(again) != []
+    changed = {"messages": [*record["messages"][:1], {"role": "assistant", "content": "No."}]}
+    validate_file(write(tmp_path / "c_chat.jsonl", dumps(changed)))
+    assert checked == [changed]
+
+
 def test_located_problem_in_a_file(tmp_path):
     bad = {"messages": [*CHAT["messages"][:1], {"role": "tool", "content": "x"}]}
     path = write(tmp_path / "x_chat.jsonl", dumps(CHAT), dumps(bad), dumps(CHAT))
