@@ -64,7 +64,8 @@ def enter_grading_environment() -> None:
     """Make this process hermetic, once, before any check imports dspy, litellm or torch.
 
     Offline model hub, LiteLLM's bundled price list, a fresh DSPy cache, one
-    thread (see grader.threads), and ``LLM_KIT_ROOT`` so the code under test
+    thread (see grader.threads), rare full passes of the cycle collector (see
+    grader.heap), and ``LLM_KIT_ROOT`` so the code under test
     finds the kit's data/ and fixtures/ wherever it sits (its utils.py).
     """
     global _ENTERED
@@ -75,6 +76,7 @@ def enter_grading_environment() -> None:
     for name in SHELL_VARIABLES_REMOVED:  # a student's own API settings never reach a check
         os.environ.pop(name, None)
     configure_threads()
+    heap.configure()  # rare full passes of the cycle collector (see grader.heap)
     os.environ["LLM_KIT_ROOT"] = str(REPO_ROOT)
 
 

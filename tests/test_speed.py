@@ -32,6 +32,7 @@ print("PROBE " + json.dumps({{
     "torch_threads": torch.get_num_threads() if torch else None,
     "env": {{k: os.environ.get(k) for k in VARS}},
     "frozen": gc.get_freeze_count(),
+    "gc_threshold": gc.get_threshold(),
 }}))
 """
 
@@ -78,6 +79,16 @@ def test_grading_keeps_the_cycle_collector_off_the_libraries():
     assert seen["code"] == 0
     assert "torch" in seen["modules"]  # imported by the check, after collection
     assert seen["frozen"] > 100_000, seen["frozen"]
+
+
+def test_grading_makes_full_collector_passes_rare():
+    """Full passes of the cycle collector walk every object of the libraries: the grading
+    process considers one only after heap.FULL_PASS_AFTER young passes, not Python's 10."""
+    from grader import heap
+
+    seen = probe("grader/checks/test_lora.py", "-k", "test_lora_config")
+    assert seen["code"] == 0
+    assert seen["gc_threshold"][2] == heap.FULL_PASS_AFTER > 10, seen["gc_threshold"]
 
 
 def test_settle_frees_garbage_before_freezing():
