@@ -109,13 +109,14 @@ def similarity(a: str, b: str) -> float:
     return jaccard(shingles(a), shingles(b))
 
 
-def find_near_duplicates(texts: list[str], others: list[str] | None = None,
+def find_near_duplicates(texts: list[str], others: list[str] | list[frozenset[str]] | None = None,
                          threshold: float = NEAR_DUPLICATE_THRESHOLD,
                          ) -> list[tuple[int, int, float]]:
     """Pairs ``(i, j, similarity)`` with similarity >= threshold, sorted by i then j.
 
     With ``others=None`` the pairs are within ``texts`` (``i < j``); otherwise
-    ``i`` indexes ``texts`` and ``j`` indexes ``others``. Every pair is
+    ``i`` indexes ``texts`` and ``j`` indexes ``others``, which may also be given
+    as their :func:`shingles` (a corpus compared again and again is shingled once). Every pair is
     compared exactly, but cheaply: each shingle set becomes a bitset (one bit
     per shingle that two records share, held in a Python int), so an intersection is one
     ``&`` and a ``bit_count()``; pairs whose sizes alone rule out the threshold
@@ -124,7 +125,8 @@ def find_near_duplicates(texts: list[str], others: list[str] | None = None,
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     left = [shingles(text) for text in texts]
-    right = left if others is None else [shingles(text) for text in others]
+    right = left if others is None else [
+        text if isinstance(text, frozenset) else shingles(text) for text in others]
     # Only shingles that two different records could share need a bit.
     if others is None:
         counts = Counter(item for shingle_set in left for item in shingle_set)

@@ -159,6 +159,9 @@ def test_find_near_duplicates_equals_brute_force(texts, others, threshold):
     for i, j, score in found:
         assert score == pytest.approx(similarity(texts[i], right[j]))
         assert 0.0 <= score <= 1.0
+    if others is not None:  # the same corpus given as its shingles (shingled once per run)
+        shingled = [shingles(text) for text in others]
+        assert find_near_duplicates(texts, shingled, threshold=threshold) == found
 
 
 def test_find_near_duplicates_rejects_a_bad_threshold():

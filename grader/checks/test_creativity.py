@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -29,6 +30,7 @@ from grader.similarity import (
     record_question,
     record_text,
     same_question,
+    shingles,
 )
 from grader.validate import schema_for_path, schema_for_record, validate_file
 
@@ -52,6 +54,12 @@ def provided_records() -> list[dict]:
 def provided_texts() -> list[str]:
     """Texts of every record the kit ships in data/*.jsonl."""
     return [record_text(record) for record in provided_records()]
+
+
+@functools.cache
+def provided_shingles() -> tuple[frozenset[str], ...]:
+    """The shingles of :func:`provided_texts`, made once: three checks compare against them."""
+    return tuple(shingles(text) for text in provided_texts())
 
 
 def new_data(impl) -> tuple[dict[str, list[dict]], int, int, list[str]]:
@@ -92,7 +100,7 @@ def originality(records: list[dict]) -> tuple[int, list[str]]:
     texts = [record_text(r) for r in records]
     copied = {i: f"record {i + 1} copies a record of the kit's data/ (character 5-gram "
                  f"similarity {score:.2f}, {NEAR_DUPLICATE_THRESHOLD} or more is a copy)"
-              for i, _, score in find_near_duplicates(texts, provided_texts())}
+              for i, _, score in find_near_duplicates(texts, provided_shingles())}
     kit_questions = [(content_words(record_question(r)), record_question(r))
                      for r in provided_records()]
     for i, record in enumerate(records):
