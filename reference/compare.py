@@ -64,7 +64,7 @@ def run_openai(model=OPENAI_MODEL):
 
 
 def run_lora():
-    """LoRA figures: 30 seeded steps on the kit's tiny model, on the CPU."""
+    """LoRA figures: 5 seeded steps on the kit's tiny model, on the CPU."""
     from . import huggingface_lora
 
     return timed(huggingface_lora.run_experiment)

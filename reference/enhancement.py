@@ -36,7 +36,7 @@ BASELINE_TARGETS = ("q_proj", "v_proj")
 ENHANCED_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-def train_with_targets(target_modules, steps=30, seed=0, model_name_or_path=TINY_MODEL_DIR):
+def train_with_targets(target_modules, steps=5, seed=0, model_name_or_path=TINY_MODEL_DIR):
     """Train LoRA adapters on ``target_modules``; return trainable parameters and eval loss.
 
     Everything else -- rank, alpha, data split, steps, seed -- is the
@@ -53,7 +53,7 @@ def train_with_targets(target_modules, steps=30, seed=0, model_name_or_path=TINY
             "eval_loss": evaluate_loss(model, tokenizer, eval_records)}
 
 
-def run_enhancement(steps=30, seed=0):
+def run_enhancement(steps=5, seed=0):
     """Compare eval loss after training with q/v adapters (baseline) and q/k/v/o adapters.
 
     Returns ``approach``, ``metric`` ("eval_loss", lower is better),

@@ -517,7 +517,7 @@ def generate(model, tokenizer, instruction: str, max_new_tokens: int = 64,
 
 
 # ---------------------------------------------------------------- the experiment
-def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 30, seed: int = 0,
+def run_experiment(model_name_or_path=TINY_MODEL_DIR, steps: int = 5, seed: int = 0,
                    learning_rate: float | None = None, log_every: int = 0) -> dict:
     """Fine-tune on the kit's QA data and report the figures an analysis needs.
 

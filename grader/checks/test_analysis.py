@@ -185,7 +185,7 @@ def test_lora_parameter_figures_match_code(impl, experiments, credit):
 def test_lora_training_figures_match_code(impl, experiments, credit):
     """Loss before and after training (within 2 %, and the change between them within 25 %),
     the example counts, and a plausible seconds-per-step in your figures block must match what
-    your huggingface_lora.run_experiment() reports (steps=30, seed=0, the kit's tiny model)."""
+    your huggingface_lora.run_experiment() reports (steps=5, seed=0, the kit's tiny model)."""
     keys = ("train_examples", "eval_examples", "loss_before", "loss_after", "seconds_per_step")
     grade_figures(impl, credit, "lora", keys, experiments)
 
