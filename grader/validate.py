@@ -298,9 +298,9 @@ class _Checker:
         """:meth:`problems` of the record read from the line ``text``, remembered by text.
 
         What is wrong with a record depends on its text alone, and a grading run
-        reads the kit's datasets again and again (every training run, every
-        example a property-based check draws); the first :data:`KNOWN_LINES`
-        lines seen are remembered, so a line already checked costs a dict lookup.
+        reads the kit's datasets again and again (every training run, every DSPy
+        check that loads the dialogues); the first :data:`KNOWN_LINES` lines
+        seen are remembered, so a line already checked costs a dict lookup.
         """
         found = self.known_lines.get(text)
         if found is None:
