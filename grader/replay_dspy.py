@@ -22,7 +22,7 @@ and cookies are dropped from requests and responses before anything is written.
 
 **No key needed.** LiteLLM refuses to build a request without an API key, even
 one that will be replayed. Inside :func:`replay` the key variables hold a
-harmless placeholder (:data:`REPLAY_KEY`), whatever the shell has set, so a
+harmless placeholder (``settings.PLACEHOLDER_API_KEY``), whatever the shell has set, so a
 student's code grades the same with or without a real key (and a real key is
 never put into a replayed request).
 
@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .settings import CASSETTES_DIR, REPO_ROOT
+from .settings import CASSETTES_DIR, PLACEHOLDER_API_KEY, REPO_ROOT
 
 CASSETTE_DIR = CASSETTES_DIR / "dspy"
 CASSETTE = CASSETTE_DIR / "student_simulator.yaml"
@@ -51,7 +51,6 @@ FILTER_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization"
                   "openai-project", "cookie", "set-cookie")
 _FIELD_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 # Never valid anywhere: replayed requests are answered from the cassette.
-REPLAY_KEY = "replay-placeholder-not-a-key"
 REPLAY_KEY_VARIABLES = ("OPENAI_API_KEY",)
 
 
@@ -264,9 +263,9 @@ def replay(cassette: str | Path = CASSETTE) -> Iterator[object]:
 
 @contextlib.contextmanager
 def placeholder_key() -> Iterator[None]:
-    """Inside the block the API-key variables hold :data:`REPLAY_KEY`; restored after."""
+    """Inside the block the API-key variables hold the placeholder key; restored after."""
     saved = {name: os.environ.get(name) for name in REPLAY_KEY_VARIABLES}
-    os.environ.update({name: REPLAY_KEY for name in REPLAY_KEY_VARIABLES})
+    os.environ.update({name: PLACEHOLDER_API_KEY for name in REPLAY_KEY_VARIABLES})
     try:
         yield
     finally:

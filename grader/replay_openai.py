@@ -56,13 +56,12 @@ import openai
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from .settings import CASSETTES_DIR
+from .settings import CASSETTES_DIR, PLACEHOLDER_API_KEY
 
 CASSETTE_DIR = CASSETTES_DIR / "openai"
 CASSETTES = ("finetune_success", "finetune_failed", "finetune_cancelled")
 CANONICAL_HOST = "api.openai.com"
 REPLAY_BASE_URL = f"https://{CANONICAL_HOST}/v1"
-REPLAY_API_KEY = "replay-placeholder-not-a-key"
 SPARE_READS = 3  # extra job / events / checkpoint reads recorded after each run
 
 
@@ -222,7 +221,7 @@ def replay(name: str) -> Iterator[Replay]:
         raise ReplayError(f"no recording {path}; re-record with `python -m grader record`")
     transport = _CapturingTransport()
     transport.cassette = path.name
-    client = openai.OpenAI(api_key=REPLAY_API_KEY, base_url=REPLAY_BASE_URL, max_retries=0,
+    client = openai.OpenAI(api_key=PLACEHOLDER_API_KEY, base_url=REPLAY_BASE_URL, max_retries=0,
                            http_client=openai.DefaultHttpxClient(transport=transport))
     with _vcr("none").use_cassette(str(path)):
         yield Replay(client, transport.sent, transport.unmatched)

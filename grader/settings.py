@@ -16,6 +16,11 @@ FIXTURES_DIR = REPO_ROOT / "fixtures"
 CASSETTES_DIR = FIXTURES_DIR / "cassettes"
 
 
+# What the grader sends where an API key is needed but none must be used: replayed
+# requests (LiteLLM and the OpenAI SDK refuse to build a request without a key) and
+# recordings against the kit's simulator. Never a real key; never written to a cassette.
+PLACEHOLDER_API_KEY = "placeholder-not-a-key"
+
 # Variables from the student's shell that would change where (or as whom) a replayed
 # request is sent: a grading run removes them, so the grade never depends on them.
 # (API keys are handled by the replay itself, which sets a placeholder.)

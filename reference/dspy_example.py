@@ -114,7 +114,7 @@ def configure_lm(model=DEFAULT_MODEL, live=False, api_base=None, api_key=None):
     if api_key:
         options["api_key"] = api_key
     elif not live:
-        options["api_key"] = "sk-offline-replay"  # never sent anywhere: calls are replayed
+        options["api_key"] = "offline-replay-placeholder"  # never sent anywhere: calls are replayed
     lm = dspy.LM(model, engine="litellm", cache=False, temperature=0.0, max_tokens=400,
                  num_retries=3 if live else 0, **options)
     dspy.configure(lm=lm)

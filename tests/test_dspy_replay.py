@@ -31,7 +31,7 @@ def _request(history, prompt, system="Instructions.", demos=0, model="gpt-4o-min
                      "`[[ ## reasoning ## ]]`, then `[[ ## student_response ## ]]`, and then "
                      "ending with the marker for `[[ ## completed ## ]]`."})
     body = json.dumps({"model": model, "messages": messages, "temperature": 0}).encode()
-    return Request("POST", URL, body, {"Authorization": "Bearer sk-secret"})
+    return Request("POST", URL, body, {"Authorization": "Bearer placeholder-secret"})
 
 
 def test_key_ignores_wording_layout_and_which_demos():
@@ -53,7 +53,8 @@ def test_key_tells_different_questions_apart():
 
 def test_shipped_cassette_holds_no_secret_and_every_example_twice():
     text = CASSETTE.read_text(encoding="utf-8").lower()
-    for secret in ("authorization", "api-key", "bearer", "sk-", "cookie", "openai-organization"):
+    for secret in ("authorization", "api-key", "bearer", "sk-", "placeholder-secret", "cookie",
+                   "openai-organization"):
         assert secret not in text, f"{secret!r} found in {CASSETTE.name}"
     import yaml
 

@@ -22,9 +22,10 @@ STUDENT_SHELL = {
     "OPENAI_API_KEY": "student-shell-placeholder", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
     "OPENAI_API_BASE": "http://127.0.0.1:9/v1", "OPENAI_ORG_ID": "org-student",
     "HF_TOKEN": "hf_student_not_real", "HUGGING_FACE_HUB_TOKEN": "hf_student_not_real",
-    "ANTHROPIC_API_KEY": "sk-ant-student-not-real",
+    "ANTHROPIC_API_KEY": "student-shell-placeholder",
 }
-NO_PLACEHOLDER = [('    elif not live:\n        options["api_key"] = "sk-offline-replay"', "")]
+NO_PLACEHOLDER = [('    elif not live:\n'
+                   '        options["api_key"] = "offline-replay-placeholder"', "")]
 
 
 def test_same_points_with_and_without_keys_in_the_shell(tmp_path):
@@ -40,13 +41,14 @@ def test_same_points_with_and_without_keys_in_the_shell(tmp_path):
 def test_replay_sets_a_placeholder_key_and_restores_the_shell(monkeypatch):
     import os
 
-    from grader.replay_dspy import REPLAY_KEY, placeholder_key
+    from grader.replay_dspy import placeholder_key
+    from grader.settings import PLACEHOLDER_API_KEY
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with placeholder_key():
-        assert os.environ["OPENAI_API_KEY"] == REPLAY_KEY
+        assert os.environ["OPENAI_API_KEY"] == PLACEHOLDER_API_KEY
     assert "OPENAI_API_KEY" not in os.environ
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking")
+    monkeypatch.setenv("OPENAI_API_KEY", "real-looking-placeholder")
     with placeholder_key():  # a real key never goes into a replayed request
-        assert os.environ["OPENAI_API_KEY"] == REPLAY_KEY
-    assert os.environ["OPENAI_API_KEY"] == "sk-real-looking"
+        assert os.environ["OPENAI_API_KEY"] == PLACEHOLDER_API_KEY
+    assert os.environ["OPENAI_API_KEY"] == "real-looking-placeholder"

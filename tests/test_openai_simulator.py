@@ -7,6 +7,7 @@ import json
 import openai
 import pytest
 
+from grader.settings import PLACEHOLDER_API_KEY
 from grader.simulator import serve
 
 
@@ -23,7 +24,7 @@ def chat_lines(n: int, extra: dict | None = None) -> bytes:
 @pytest.fixture
 def client():
     with serve() as server:
-        yield openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        yield openai.OpenAI(api_key=PLACEHOLDER_API_KEY, base_url=server.base_url, max_retries=0)
 
 
 def upload(client, data: bytes, name: str = "train.jsonl") -> str:
@@ -116,7 +117,8 @@ def test_events_page_with_limit_and_after(client):
 def test_the_simulator_is_deterministic():
     def run():
         with serve() as server:
-            client = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+            client = openai.OpenAI(api_key=PLACEHOLDER_API_KEY, base_url=server.base_url,
+                                   max_retries=0)
             job = client.fine_tuning.jobs.create(model="gpt-4o-mini",
                                                  training_file=upload(client, chat_lines(12)))
             for _ in range(5):

@@ -17,7 +17,7 @@ import pytest
 
 from grader.commands import record
 
-SECRET = "sk-test-not-a-real-key-123456"
+SECRET = "recording-key-placeholder-123456"
 
 
 def _args(**kw):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..replay_dspy import CASSETTE, dedupe, make_vcr
 from ..seam import Impl
+from ..settings import PLACEHOLDER_API_KEY
 
 
 def record(base_url: str | None, api_key: str | None, live: bool = False, *,
@@ -37,7 +38,7 @@ def record(base_url: str | None, api_key: str | None, live: bool = False, *,
     target.unlink(missing_ok=True)
     with make_vcr("all").use_cassette(str(target)):
         ref.configure_lm(ref.DEFAULT_MODEL, live=live, api_base=base_url,
-                         api_key=api_key or ("sk-simulator" if not live else None))
+                         api_key=api_key or (PLACEHOLDER_API_KEY if not live else None))
         examples = ref.load_examples()
         plain = ref.StudentSimulationModel()
         for example in examples:

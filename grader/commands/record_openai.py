@@ -20,6 +20,7 @@ import openai
 
 from ..replay_openai import CASSETTE_DIR, SPARE_READS, _vcr
 from ..seam import Impl
+from ..settings import PLACEHOLDER_API_KEY
 
 
 def _reference(name: str):
@@ -132,10 +133,10 @@ def record(base_url: str | None, api_key: str | None, live: bool = False, *,
             raise ValueError("recording against the real API needs an API key (OPENAI_API_KEY)")
         return _record_all(base_url, api_key, live=True, directory=directory)
     if base_url is not None:
-        return _record_all(base_url, api_key or "sk-simulator", live=False,
+        return _record_all(base_url, api_key or PLACEHOLDER_API_KEY, live=False,
                            directory=directory)
     from grader.simulator import serve
 
     with serve() as server:
-        return _record_all(server.base_url, "sk-simulator", live=False,
+        return _record_all(server.base_url, PLACEHOLDER_API_KEY, live=False,
                            directory=directory)
