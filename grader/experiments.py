@@ -53,7 +53,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import analysis_doc, heap
+from . import analysis_doc
 from .seam import Impl
 
 
@@ -140,7 +140,6 @@ class Experiments:
                 run.error = exc           # (pytest-timeout's Failed is a BaseException too)
             run.seconds = time.perf_counter() - start
             self.runs[name] = run
-            heap.settle()  # the experiment may have imported more (DSPy imports LiteLLM)
         return self.runs[name]
 
     def charged_check(self, name: str) -> str | None:

@@ -11,7 +11,7 @@ few hundred thousand allocations over a heap that keeps growing: 24 full
 passes and about a second of CPU in a grading of the reference.
 :func:`configure` (called when the plugin sets up a grading run) raises it to
 :data:`FULL_PASS_AFTER` young passes (``gc.set_threshold``); the same grading
-then starts no full pass of its own (the 9 it makes are explicit
+then starts no full pass of its own (the 8 it makes are explicit
 ``gc.collect()`` calls, 7 of them accelerate's, one per ``Trainer.train()``).
 Young passes run as often as before and free what a check leaves behind.
 
@@ -21,8 +21,8 @@ which later passes skip, so accelerate's explicit passes stay cheap. The
 plugin calls it once the checks are collected and, through
 :func:`settle_if_imported`, after every check that imported a module (the
 check files import torch, transformers and peft inside the checks, so the
-first LoRA check brings them in); :mod:`grader.experiments` calls it after
-each experiment (the DSPy one imports LiteLLM). It collects the two young
+first LoRA check brings them in, and the DSPy experiment brings LiteLLM's
+lazy modules). It collects the two young
 generations only (``gc.collect(1)``), where what was made since the last pass
 lives (a check's models, an experiment's programs): milliseconds, where a full
 collection would walk everything imported since the last settle once more

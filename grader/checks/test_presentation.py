@@ -55,17 +55,17 @@ def notes(source: str) -> list[tokenize.TokenInfo]:
             if token.type in (tokenize.COMMENT, tokenize.STRING) and LEFTOVER.search(token.string)]
 
 
-def leftovers(source: str, function: ast.AST, found_notes=None) -> list[str]:
+def leftovers(function: ast.AST, module_notes: list[tokenize.TokenInfo]) -> list[str]:
     """TODO/FIXME comments or a NotImplementedError left inside an implemented function.
 
-    ``found_notes``: :func:`notes` of ``source``, when the caller already has them.
+    ``module_notes``: :func:`notes` of the function's module (tokenized once per module).
     """
     found = []
     for node in ast.walk(function):
         if _raises_not_implemented(node):
             found.append(f"line {node.lineno}: raise NotImplementedError")
     start, end = function.lineno, getattr(function, "end_lineno", function.lineno)
-    for token in notes(source) if found_notes is None else found_notes:
+    for token in module_notes:
         if start <= token.start[0] <= end:
             found.append(f"line {token.start[0]}: {token.string.strip()[:60]}")
     return found
@@ -149,7 +149,7 @@ def test_no_leftover_todo(impl, credit):
             problems.append(f"{name}.py: still to write: {', '.join(todo[:4]) or 'everything'}")
             continue
         module_notes = notes(source)
-        left = [(f.name, leftovers(source, f, module_notes)) for f in found]
+        left = [(f.name, leftovers(f, module_notes)) for f in found]
         dirty = [f"{name}.{function}: {items[0]}" for function, items in left if items]
         problems += dirty[:3]
         shares.append(1 - len(dirty) / len(found))
