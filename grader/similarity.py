@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 SHINGLE_SIZE = 5
@@ -109,18 +109,19 @@ def similarity(a: str, b: str) -> float:
     return jaccard(shingles(a), shingles(b))
 
 
-def find_near_duplicates(texts: list[str], others: list[str] | list[frozenset[str]] | None = None,
+def find_near_duplicates(texts: Sequence[str],
+                         others: Sequence[str] | Sequence[frozenset[str]] | None = None,
                          threshold: float = NEAR_DUPLICATE_THRESHOLD,
                          ) -> list[tuple[int, int, float]]:
     """Pairs ``(i, j, similarity)`` with similarity >= threshold, sorted by i then j.
 
     With ``others=None`` the pairs are within ``texts`` (``i < j``); otherwise
     ``i`` indexes ``texts`` and ``j`` indexes ``others``, which may also be given
-    as their :func:`shingles` (a corpus compared again and again is shingled once). Every pair is
-    compared exactly, but cheaply: each shingle set becomes a bitset (one bit
-    per shingle that two records share, held in a Python int), so an intersection is one
-    ``&`` and a ``bit_count()``; pairs whose sizes alone rule out the threshold
-    are skipped.
+    as their :func:`shingles` (a corpus compared again and again is shingled
+    once). Every pair is compared exactly, but cheaply: each shingle set becomes
+    a bitset (one bit per shingle that two records share, held in a Python int),
+    so an intersection is one ``&`` and a ``bit_count()``; pairs whose sizes
+    alone rule out the threshold are skipped.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
