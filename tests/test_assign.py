@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -105,9 +106,16 @@ def _env():
 
 def test_release_installs_grades_zero_and_replays_without_reference(release, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # The new venv sees the libraries of the one running this test (the kit's own
+    # venv, not the base interpreter's, which need not have them): a .pth line adds
+    # that site-packages folder, whose own .pth files (this checkout's editable
+    # install among them) are not read, so `grader` comes from the release.
+    ask = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site_dir = subprocess.run([str(python), "-c", ask], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    Path(site_dir, "parent-libraries.pth").write_text(sysconfig.get_path("purelib") + "\n")
     proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
                            "-e", "."], cwd=release, env=_env(),
                           capture_output=True, text=True)
