@@ -575,19 +575,23 @@ def _monitor(of, cassette: str, poll: float, timeout: float):
     return result, fake, events, final, pages
 
 
+@pytest.fixture
+def no_real_sleep(monkeypatch):
+    """time.sleep fails the check: monitor_job must wait with the sleep it is given."""
+    def real_sleep(seconds):
+        raise AssertionError(f"monitor_job called time.sleep({seconds}); use its sleep argument")
+
+    monkeypatch.setattr(time, "sleep", real_sleep)
+
+
 @pytest.mark.rubric("technical", "openai", points=1.5)
-def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
+def test_monitor_reaches_terminal_states(impl, credit, no_real_sleep):
     """monitor_job() must poll the job (waiting with the sleep and clock it is given, never for
     real) and return a JobResult whose status is "succeeded" (with the tuned model's name),
     "failed" (with the API's error message), "cancelled", or "timeout" once timeout_seconds
     have passed, reporting events through on_event.
     Read: https://platform.openai.com/docs/guides/fine-tuning"""
     of = impl.module("openai_finetune")
-
-    def real_sleep(seconds):
-        raise AssertionError(f"monitor_job called time.sleep({seconds}); use its sleep argument")
-
-    monkeypatch.setattr(time, "sleep", real_sleep)
 
     def succeeded():
         result, fake, events, reads, _ = _monitor(of, "finetune_success", poll=60, timeout=7200)
@@ -626,7 +630,7 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
 
 
 @pytest.mark.rubric("technical", "openai", points=0.5)
-def test_monitor_reports_each_event_once(impl):
+def test_monitor_reports_each_event_once(impl, no_real_sleep):
     """Over several polls the API lists a job's events again and again, newest first, with new
     ones on top: monitor_job() must pass every event it received to on_event exactly once, oldest
     first, whatever the wording of its lines.
