@@ -192,8 +192,7 @@ def chat_to_records(chat: dict) -> list[dict]:
     """Turn one chat example into instruction/output records, one per user->assistant turn.
 
     The system message is dropped: the instruction-tuned prompt replaces it.
-
-    Not graded on its own: it only feeds :func:`run_experiment`.
+    Graded through :func:`load_qa_records`.
     """
     raise NotImplementedError(
         "TODO: pair each user message with the assistant reply that follows it. "
@@ -205,9 +204,8 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
 
     ``small_edu_qa.jsonl`` is already in that form; the chat-format
     ``openai_edu_qa_training.jsonl`` is converted with :func:`chat_to_records`.
-    Both files are validated against their schemas first.
-
-    Not graded on its own: it only feeds :func:`run_experiment`.
+    Both files are validated against their schemas before use: a bad record
+    raises :class:`~.utils.DataError` (a ``ValueError`` naming file and line).
     """
     raise NotImplementedError(
         "TODO: read both files with read_jsonl(path, schema=...) and return "
@@ -218,10 +216,10 @@ def load_qa_records(qa_path=QA_FILE, chat_path=EDU_CHAT_FILE) -> list[dict]:
 def split_records(records: list[dict], eval_fraction: float = 0.1, seed: int = 0):
     """Shuffle with a fixed seed and split into ``(train, eval)`` lists.
 
-    The same records and seed always give the same split, so evaluation
-    losses are comparable between runs.
-
-    Not graded on its own: it only feeds :func:`run_experiment`.
+    The same records and seed always give the same split, whatever the global
+    random state (``random``, ``numpy``, ``torch``), so evaluation losses are
+    comparable between runs: shuffle with a generator of your own. About
+    ``eval_fraction`` of the records go to eval, each record to one side.
     """
     raise NotImplementedError(
         "TODO: shuffle a copy with random.Random(seed) and split off eval_fraction of the "
@@ -304,7 +302,8 @@ def evaluate_loss(model, tokenizer, records: list[dict], batch_size: int = 8,
     way the training loss treats it: sum the loss of every answer token over
     all batches and divide by their number (a mean of per-batch means is
     wrong whenever batches differ in size). The result does not depend on
-    ``batch_size``.
+    ``batch_size``. The model is scored in evaluation mode (``model.eval()``:
+    the adapters' dropout off), whatever state training left it in.
     """
     raise NotImplementedError(
         "TODO: sum the cross-entropy of every answer token (labels != -100, shifted by one) and "
@@ -331,7 +330,11 @@ def save_adapter(model, path) -> Path:
 
 
 def load_adapter(base_path, adapter_path):
-    """Load a fresh base model from ``base_path`` and put the saved adapter on it."""
+    """Load a fresh base model from ``base_path`` and put the saved adapter on it.
+
+    Not graded: what a folder without an adapter raises (PEFT refuses it
+    with its own error naming ``adapter_config.json``).
+    """
     raise NotImplementedError(
         "TODO: load a fresh base model and attach the adapter with PeftModel.from_pretrained. "
         "Read: https://huggingface.co/docs/peft/tutorial/peft_model_config")
@@ -351,7 +354,11 @@ def merge_adapter(model):
 @torch.no_grad()
 def generate(model, tokenizer, instruction: str, max_new_tokens: int = 64,
              input: str = "") -> str:
-    """Answer one instruction with greedy decoding; return only the new text, not the prompt."""
+    """Answer one instruction with greedy decoding; return only the new text, not the prompt.
+
+    The model answers in evaluation mode (``model.eval()``), whatever state
+    training left it in, so the same instruction gets the same answer.
+    """
     raise NotImplementedError(
         "TODO: format the prompt, call model.generate(do_sample=False) and decode only the tokens "
         "after the prompt. "

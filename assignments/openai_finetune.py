@@ -353,8 +353,8 @@ def monitor_job(client: openai.OpenAI, job_id: str, poll_seconds: float = 30,
     fakes and never really wait. Always returns a :class:`JobResult`; a
     failed job's ``error`` is the API's error message.
 
-    Not graded: the wording and order of the event lines; graded: that
-    events are reported.
+    Not graded: the wording of the event lines; graded: every event
+    received is reported once, oldest first.
     """
     raise NotImplementedError(
         "TODO: poll the job and its events until succeeded / failed / cancelled / timeout, using "

@@ -405,7 +405,10 @@ def optimize(trainset, max_bootstrapped_demos=4, max_labeled_demos=4):
     The optimizer runs the program on training examples; replies that pass
     ``teaching_quality`` become demonstrations in the prompt (at most
     ``max_bootstrapped_demos``), topped up with plain labeled examples up to
-    ``max_labeled_demos``.
+    ``max_labeled_demos``. Each limit goes to the ``BootstrapFewShot``
+    parameter of the same name, the metric is ``teaching_quality``, the
+    program is compiled on the whole ``trainset``, and what ``compile``
+    returns (the compiled program) is returned.
     """
     # BEGIN SOLUTION
     # task: dspy.BootstrapFewShot(metric=teaching_quality, ...).compile(...). Read:
@@ -449,13 +452,18 @@ def load_program(path):
 def run_experiment(train_size=16, dev_size=12, seed=0, save_path=None):
     """Split, evaluate, optimize, evaluate again; return the figures as a dict.
 
-    Uses the language model already configured (see configure_lm). With
-    ``save_path`` the compiled program is saved there as JSON. The dict has
-    (at least) these keys, which the analysis checks read:
-    ``train_examples`` and ``dev_examples`` (how many were used),
-    ``metric_before`` and ``metric_after`` (evaluate() on dev before and after
-    optimizing, in [0, 1]) and ``lm_calls`` (language-model calls made during
-    the run); ``model``, ``demos`` and ``seconds`` are not graded.
+    Uses the language model already configured (see configure_lm). The
+    examples are split with ``split_examples(load_examples(), seed=seed)``;
+    the program is compiled on (at most ``train_size``) training examples
+    only and scored on (at most ``dev_size``) dev examples only, so the dev
+    score measures examples the optimizer never saw. With ``save_path`` the
+    compiled program is saved there as JSON. The dict has (at least) these
+    keys, which the analysis checks read: ``train_examples`` and
+    ``dev_examples`` (how many were used), ``metric_before`` and
+    ``metric_after`` (evaluate() on dev before and after optimizing, in
+    [0, 1]) and ``lm_calls`` (language-model calls made during this run
+    alone, also when the LM answered calls before it);
+    ``model``, ``demos`` and ``seconds`` are not graded.
     """
     # BEGIN SOLUTION
     # task: return {'metric_before', 'metric_after', 'lm_calls', 'train_examples', 'dev_examples',

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader import analysis_doc, experiments
 from grader.replay_dspy import REPO_ROOT, replay
 
 APPROACH = "dspy"
@@ -119,7 +120,7 @@ def test_signature_fields(impl):
         f"student; it reads {sig.instructions!r}")
 
 
-@pytest.mark.rubric("technical", APPROACH, points=2, depends=("test_signature_fields",))
+@pytest.mark.rubric("technical", APPROACH, points=1.5, depends=("test_signature_fields",))
 def test_module_uses_chain_of_thought(impl):
     """StudentSimulationModel must set self.chain = dspy.ChainOfThought(StudentResponse) and
     forward(conversation_history, teacher_prompt) must pass both inputs to it unchanged and
@@ -216,7 +217,7 @@ def _check_examples(mod, turns):
             assert tag in history, f"the history of turn {i} leaves out earlier turn {tag}"
 
 
-@pytest.mark.rubric("technical", APPROACH, points=2)
+@pytest.mark.rubric("technical", APPROACH, points=1.5)
 def test_examples_from_dialogues(impl):
     """dialogue_to_examples must make one example per student turn that follows a teacher turn:
     history = render_history(the turns before that teacher turn), teacher_prompt = that teacher
@@ -288,7 +289,7 @@ def test_split_examples(impl):
 
 
 # ---------------------------------------------------------------- metrics
-@pytest.mark.rubric("technical", APPROACH, points=2)
+@pytest.mark.rubric("technical", APPROACH, points=1.5)
 def test_metric_contract(impl):
     """Every metric in METRICS (at least three) and teaching_quality must follow DSPy's metric
     contract: a float in [0, 1] when trace is None, a bool when a trace is given
@@ -319,7 +320,7 @@ def test_metric_contract(impl):
                         "(bootstrapping) a metric returns a bool. Test `trace is not None`.")
 
 
-@pytest.mark.rubric("technical", APPROACH, points=2, depends=("test_metric_contract",))
+@pytest.mark.rubric("technical", APPROACH, points=1.5, depends=("test_metric_contract",))
 def test_metrics_rank_gold_first(impl):
     """Each metric must score the real student reply at least as high as an off-topic reply and a
     teacher-voiced reply (and strictly higher somewhere), and teaching_quality must prefer the
@@ -394,14 +395,14 @@ def test_replayed_forward_pass(impl):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.rubric("technical", APPROACH, points=2,
+@pytest.mark.rubric("technical", APPROACH, points=1.5,
                     depends=("test_replayed_forward_pass", "test_split_examples",
                              "test_metric_contract"))
-def test_replayed_compile(impl, credit):
+def test_replayed_compile(impl):
     """optimize() must compile with dspy.BootstrapFewShot (bootstrapped demos carry the model's
     reasoning), keeping at most the configured number of demos; evaluate() must return the mean
     teaching_quality in [0, 1] (via dspy.Evaluate), and the compiled program must score higher on
-    dev than the uncompiled one; run_experiment() must report its figures.
+    dev than the uncompiled one.
     Read: https://dspy.ai/api/optimizers/BootstrapFewShot/
     """
     mod = _mod(impl)
@@ -437,16 +438,177 @@ def test_replayed_compile(impl, credit):
     # demos that pass a metric preferring a student's voice must raise the score.
     assert after > before + 1e-9, (
         f"the compiled program scores {after:.3f} on dev, not above the uncompiled {before:.3f}")
-    with replay():
+
+
+def _key(example) -> str:
+    """An example by what the program reads: its history and the teacher's prompt.
+
+    In either order, so that a forward() that swaps its inputs (a mistake
+    test_module_uses_chain_of_thought names) is not charged again here.
+    """
+    get = example.get if isinstance(example, dict) else lambda name: getattr(example, name, "")
+    return "\x00".join(sorted((str(get("conversation_history")), str(get("teacher_prompt")))))
+
+
+def _shown(key: str) -> str:
+    """The shorter text of a key (usually the teacher's prompt), for a message."""
+    return repr(min(key.split("\x00"), key=len)[:70])
+
+
+@pytest.mark.rubric("technical", APPROACH, points=1, depends=("test_examples_from_dialogues",))
+def test_optimize_hands_on_its_settings(impl, monkeypatch):
+    """optimize(trainset, max_bootstrapped_demos=B, max_labeled_demos=L) must build
+    dspy.BootstrapFewShot with metric=teaching_quality, max_bootstrapped_demos=B and
+    max_labeled_demos=L, compile a StudentSimulationModel on exactly the trainset it was given,
+    and return what compile() returns. Read: https://dspy.ai/api/optimizers/BootstrapFewShot/
+    """
+    import dspy
+
+    mod = _mod(impl)
+    examples = mod.load_examples(DIALOGUES)[:7]
+    calls = []
+
+    # compile() is replaced by a recorder: what optimize() hands the optimizer is then seen
+    # without running it (test_replayed_compile grades the real compilation).
+    def recording_compile(self, student, *args, **kwargs):
+        compiled = mod.StudentSimulationModel()
+        calls.append({"optimizer": self, "student": student, "compiled": compiled,
+                      "trainset": kwargs.get("trainset", args[-1] if args else None)})
+        return compiled
+
+    monkeypatch.setattr(dspy.BootstrapFewShot, "compile", recording_compile)
+    for bootstrapped, labeled in ((2, 3), (3, 5)):
+        calls.clear()
+        result = mod.optimize(examples, max_bootstrapped_demos=bootstrapped,
+                              max_labeled_demos=labeled)
+        call = f"optimize(<7 examples>, max_bootstrapped_demos={bootstrapped}, " \
+               f"max_labeled_demos={labeled})"
+        assert len(calls) == 1, (f"{call} called dspy.BootstrapFewShot(...).compile() "
+                                 f"{len(calls)} times; expected once")
+        optimizer = calls[0]["optimizer"]
+        got = (optimizer.max_bootstrapped_demos, optimizer.max_labeled_demos)
+        assert got == (bootstrapped, labeled), (
+            f"{call} built BootstrapFewShot with max_bootstrapped_demos={got[0]} and "
+            f"max_labeled_demos={got[1]}: pass each limit to the parameter of that name")
+        assert isinstance(calls[0]["student"], mod.StudentSimulationModel), (
+            f"{call} compiled a {type(calls[0]['student']).__name__}, not a "
+            "StudentSimulationModel")
+        trainset = calls[0]["trainset"]
+        same = trainset is not None and sorted(map(_key, trainset)) == sorted(map(_key, examples))
+        assert same, (
+            f"{call} compiled on {len(trainset or [])} examples that are not the 7 it was "
+            "given: compile(student, trainset=trainset) with the whole trainset")
+        assert result is calls[0]["compiled"], (
+            f"{call} did not return the program that compile() returned (the compiled one)")
+        metric = optimizer.metric
+        assert callable(metric), f"{call} built BootstrapFewShot without a metric"
+        for history, prompt, gold, off_topic, teacher in PAIRS:
+            example = _example(history, prompt, gold)
+            for reply in (gold, off_topic, teacher):
+                want = mod.teaching_quality(example, _prediction(reply), [])
+                assert metric(example, _prediction(reply), []) == want, (
+                    f"{call} built BootstrapFewShot with a metric that judges demos unlike "
+                    f"teaching_quality (on the reply {reply[:40]!r}): pass "
+                    "metric=teaching_quality")
+
+
+@experiments.instrument("dspy")
+def dspy_data_use():
+    """Which examples run_experiment() compiles on, and which its program answers otherwise.
+
+    Both are recorded by what the program reads (:func:`_key`): the trainset of every
+    BootstrapFewShot.compile() call, and the inputs of every prediction made outside one
+    (dspy.Evaluate runs the program through its predictors).
+    """
+    import dspy
+
+    seen = {"compiled_on": [], "answered": []}
+    compiling = []
+    compile_, forward = dspy.BootstrapFewShot.compile, dspy.Predict.forward
+
+    def watched_compile(self, student, *args, **kwargs):
+        trainset = kwargs.get("trainset", args[-1] if args else None) or []
+        seen["compiled_on"].append([_key(e) for e in trainset])
+        compiling.append(True)
+        try:
+            return compile_(self, student, *args, **kwargs)
+        finally:
+            compiling.pop()
+
+    def watched_forward(self, **kwargs):
+        if not compiling:
+            seen["answered"].append(_key(kwargs))
+        return forward(self, **kwargs)
+
+    dspy.BootstrapFewShot.compile, dspy.Predict.forward = watched_compile, watched_forward
+    try:
+        yield seen
+    finally:
+        dspy.BootstrapFewShot.compile, dspy.Predict.forward = compile_, forward
+
+
+@pytest.mark.rubric("technical", APPROACH, points=1, depends=("test_split_examples",))
+def test_experiment_keeps_train_and_dev_apart(impl, experiments):
+    """run_experiment(train_size, dev_size, seed) must compile on training examples only and
+    score on dev examples only (both from split_examples(load_examples(), seed=seed)): the
+    optimizer never sees a dev example, the program is never scored on a training example, and
+    train_examples / dev_examples count the examples really used.
+    Read: https://dspy.ai/learn/optimization/optimizers/
+    """
+    mod = _mod(impl)
+    figures = experiments.result("dspy")
+    seen = experiments.observed("dspy", "dspy_data_use") or {}
+    train, dev = mod.split_examples(mod.load_examples(), seed=analysis_doc.DSPY_ARGS["seed"])
+    train_keys, dev_keys = set(map(_key, train)), set(map(_key, dev))
+    compiled = [key for trainset in seen.get("compiled_on", []) for key in trainset]
+    answered = set(seen.get("answered", []))
+    call = "run_experiment({})".format(
+        ", ".join(f"{k}={v}" for k, v in analysis_doc.DSPY_ARGS.items()))
+    assert compiled, f"{call} never called dspy.BootstrapFewShot(...).compile()"
+    leaked = [key for key in compiled if key not in train_keys]
+    assert not leaked, (
+        f"{call} compiled on {len(leaked)} examples that are not on the training side of "
+        f"split_examples(load_examples(), seed=...), e.g. {_shown(leaked[0])}: the "
+        "optimizer may only see training examples, or the dev score is no test")
+    scored_on_train = answered - dev_keys
+    assert answered and not scored_on_train, (
+        f"{call} had the program answer {len(scored_on_train)} examples outside the dev side "
+        f"of the split (e.g. {_shown(min(scored_on_train, default=''))}) while "
+        "evaluating: score the program on dev examples only" if answered else
+        f"{call} never had the program answer a dev example: evaluate() it on the dev examples")
+    used = (len(set(compiled)), len(answered))
+    reported = (figures.get("train_examples"), figures.get("dev_examples"))
+    assert reported == used, (
+        f"{call} reports train_examples={reported[0]} and dev_examples={reported[1]}, but it "
+        f"compiled on {used[0]} training examples and scored on {used[1]} dev examples")
+
+
+@pytest.mark.rubric("technical", APPROACH, points=0.5, depends=("test_replayed_forward_pass",))
+def test_run_experiment_counts_its_own_calls(impl):
+    """run_experiment() must return train_examples, dev_examples, metric_before, metric_after and
+    lm_calls, where lm_calls counts the language-model calls of that run alone, also when the
+    configured LM answered calls before it (the LM's history after the run minus before).
+    Read: https://dspy.ai/learn/programming/language_models/
+    """
+    mod = _mod(impl)
+    example = mod.load_examples(DIALOGUES)[0]
+    with replay() as recording:
         _configured_lm(mod)
+        mod.StudentSimulationModel()(**example.inputs())  # the LM has been used before the run
+        earlier = recording.play_count
         figures = mod.run_experiment(train_size=6, dev_size=4, seed=0)
-    wanted = {"metric_before", "metric_after", "lm_calls", "train_examples", "dev_examples",
-              "seconds"}
+        made = recording.play_count - earlier
+    wanted = {"metric_before", "metric_after", "lm_calls", "train_examples", "dev_examples"}
     missing = wanted - set(figures or {})
-    if missing or figures["train_examples"] != 6 or figures["dev_examples"] != 4 \
-            or not figures["lm_calls"] > 0:
-        credit(0.75, f"run_experiment() reports {figures!r}; expected keys {sorted(wanted)} "
-                     "with train_examples=6, dev_examples=4 and lm_calls > 0")
+    assert not missing, (f"run_experiment() returned {figures!r:.300}; it lacks the keys "
+                         f"{sorted(missing)}")
+    assert (figures["train_examples"], figures["dev_examples"]) == (6, 4), (
+        f"run_experiment(train_size=6, dev_size=4) reports train_examples="
+        f"{figures['train_examples']} and dev_examples={figures['dev_examples']}")
+    assert figures["lm_calls"] == made, (
+        f"run_experiment() reports lm_calls={figures['lm_calls']}, but it made {made} calls "
+        f"(its LM had answered {earlier} before the run): count only the calls of this run, "
+        "the LM's history length after the run minus before")
 
 
 @pytest.mark.rubric("technical", APPROACH, points=1, depends=("test_module_uses_chain_of_thought",))

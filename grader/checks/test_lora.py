@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import json
+import random
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -69,11 +71,12 @@ def tokenizer():
     return tok
 
 
-def lora_model(randomize: bool = False, seed: int = 0):
+def lora_model(randomize: bool = False, seed: int = 0, dropout: float = 0.05):
     """The tiny base model with the assignment's LoRA adapters, built by the check itself.
 
     LoRA starts with B = 0, so a fresh adapter changes nothing; ``randomize``
     gives B random values so that saving, reloading and merging are visible.
+    A large ``dropout`` makes a model left in training mode visibly noisy.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -82,7 +85,7 @@ def lora_model(randomize: bool = False, seed: int = 0):
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32)
     model = get_peft_model(base, LoraConfig(
-        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=0.05,
+        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=dropout,
         bias="none", task_type="CAUSAL_LM"))
     if randomize:
         generator = torch.Generator().manual_seed(seed)
@@ -213,7 +216,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
                | st.sampled_from([" ", "\n", "\t"]), min_size=1, max_size=60)
 
 
-@pytest.mark.rubric("technical", "lora", points=2)
+@pytest.mark.rubric("technical", "lora", points=1.5)
 @settings(max_examples=80)
 @given(instruction=TEXT, answer=TEXT, extra=st.one_of(st.just(""), TEXT),
        max_length=st.integers(min_value=8, max_value=160))
@@ -265,6 +268,90 @@ def test_label_masking(impl, tokenizer, instruction, answer, extra, max_length):
         assert len(ids) == max_length, (
             f"{len(ids)} tokens for a text longer than max_length={max_length}: the prompt gets "
             "the room the answer leaves")
+
+
+def qa_record(number: int) -> dict:
+    return {"instruction": f"Question {number}: what is {number} plus {number}?", "input": "",
+            "output": f"{2 * number}."}
+
+
+@pytest.mark.rubric("technical", "lora", points=0.5)
+def test_split_records_seeded(impl):
+    """split_records(records, eval_fraction, seed) must shuffle with its own seeded generator and
+    split into (train, eval): every record exactly once, about eval_fraction of them in eval, the
+    same split for the same seed whatever the global random state (random, numpy, torch), and
+    another split for another seed. Read: https://docs.python.org/3/library/random.html"""
+    import numpy
+    import torch
+
+    module = impl.module(MODULE)
+    records = [qa_record(i) for i in range(40)]
+
+    def split(seed: int, noise: int) -> tuple[list[str], list[str]]:
+        random.seed(noise)
+        numpy.random.seed(noise)
+        torch.manual_seed(noise)
+        train, held = module.split_records([dict(r) for r in records], eval_fraction=0.25,
+                                           seed=seed)
+        return [r["instruction"] for r in train], [r["instruction"] for r in held]
+
+    train, held = split(3, noise=1)
+    every = sorted(r["instruction"] for r in records)
+    assert sorted(train + held) == every, (
+        f"split_records gave {len(train)} train and {len(held)} eval records for 40 distinct "
+        "ones: every record must land on exactly one side")
+    assert 5 <= len(held) <= 15, (
+        f"split_records(<40 records>, eval_fraction=0.25) put {len(held)} in eval; expected "
+        "about 10 (the eval side is the second of the pair)")
+    assert split(3, noise=2) == (train, held), (
+        "split_records(seed=3) gave another split once the global random state changed: "
+        "shuffle with a generator of your own, random.Random(seed), not the global one")
+    assert split(4, noise=1) != (train, held), (
+        "split_records gave the same split for seed=3 and seed=4: shuffle with the seed")
+
+
+@pytest.mark.rubric("technical", "lora", points=0.5)
+def test_load_qa_records_validates(impl, tmp_path):
+    """load_qa_records(qa_path, chat_path) must validate both files against their schemas before
+    use (a bad record raises DataError, a ValueError naming the file and line) and return one
+    {"instruction", "input", "output"} record per QA line and per user -> assistant turn of the
+    chat file (the system message dropped). Read: https://json-schema.org/understanding-json-schema"""
+    module = impl.module(MODULE)
+    qa = [{"instruction": "What is 2 + 2?", "output": "4."},
+          {"instruction": "Name a mammal that lives in the sea.", "input": "",
+           "output": "A whale."}]
+    chat = [{"messages": [{"role": "system", "content": "Be kind."},
+                          {"role": "user", "content": "Why is the sky blue?"},
+                          {"role": "assistant", "content": "Blue light scatters most."},
+                          {"role": "user", "content": "And why are sunsets red?"},
+                          {"role": "assistant", "content": "The light crosses more air."}]}]
+
+    def write(name: str, rows: list[dict]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    good_qa, good_chat = write("qa.jsonl", qa), write("chat.jsonl", chat)
+    found = module.load_qa_records(good_qa, good_chat)
+    got = sorted((r["instruction"], r.get("input", ""), r["output"]) for r in found)
+    want = sorted([("What is 2 + 2?", "", "4."),
+                   ("Name a mammal that lives in the sea.", "", "A whale."),
+                   ("Why is the sky blue?", "", "Blue light scatters most."),
+                   ("And why are sunsets red?", "", "The light crosses more air.")])
+    assert got == want, (f"load_qa_records gave {got}; expected one record per QA line and per "
+                         f"user -> assistant turn of the chat file: {want}")
+    bad = {"a QA record whose instruction is only spaces":
+           (write("bad_qa.jsonl", [*qa, {"instruction": "   ", "output": "Yes."}]), good_chat),
+           "a chat message with the role 'teacher'":
+           (good_qa, write("bad_chat.jsonl", [{"messages": [
+               {"role": "user", "content": "Hi"}, {"role": "teacher", "content": "Hello"}]}]))}
+    for what, paths in bad.items():
+        try:
+            module.load_qa_records(*paths)
+        except ValueError:
+            continue
+        raise AssertionError(f"load_qa_records accepted {what}: validate both files with "
+                             "read_jsonl(path, schema='qa' / 'chat') before using them")
 
 
 ROWS = st.lists(st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=12),
@@ -323,7 +410,7 @@ def adapter_values(model) -> list[torch.Tensor]:
     return [p.detach().clone() for n, p in model.named_parameters() if "lora_" in n]
 
 
-@pytest.mark.rubric("technical", "lora", points=2)
+@pytest.mark.rubric("technical", "lora", points=1.5)
 def test_loss_falls(impl, tokenizer, credit):
     """train(model, tokenizer, records, steps=..., learning_rate=..., batch_size=..., seed=...)
     must lower the loss on the training records without touching the frozen base weights, return
@@ -387,8 +474,39 @@ def seeded_training(module, tokenizer, result) -> tuple[bool, str]:
     return True, ""
 
 
+@pytest.mark.rubric("technical", "lora", points=0.5)
+def test_evaluation_ignores_training_mode(impl, tokenizer):
+    """evaluate_loss and generate must put the model in evaluation mode (model.eval(), which
+    turns the adapters' dropout off) whatever state training left it in: on a model left in
+    training mode they give what they give on the same model in evaluation mode. Read:
+    https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval"""
+    import torch
+
+    module = impl.module(MODULE)
+    model = lora_model(randomize=True, dropout=0.5)
+    instruction = "Explain why the sky looks blue during the day."
+
+    def both(mode: str):
+        """The loss and the answer, each from the same random state, in the given mode."""
+        getattr(model, mode)()
+        torch.manual_seed(0)
+        loss = module.evaluate_loss(model, tokenizer, RECORDS, batch_size=4)
+        getattr(model, mode)()
+        torch.manual_seed(0)
+        return loss, module.generate(model, tokenizer, instruction, max_new_tokens=12)
+
+    (loss, text), (settled_loss, settled_text) = both("train"), both("eval")
+    assert abs(loss - settled_loss) <= 1e-6 * abs(settled_loss), (
+        f"evaluate_loss on a model left in training mode (as the Trainer leaves it) returned "
+        f"{loss:.4f}, on the same model in evaluation mode {settled_loss:.4f}: call model.eval() "
+        "first, so the adapters' dropout is off while scoring")
+    assert text == settled_text, (
+        f"generate on a model left in training mode answered {text!r:.60}, in evaluation mode "
+        f"{settled_text!r:.60}: call model.eval() first, so greedy decoding repeats")
+
+
 # ---------------------------------------------------------------- after training
-@pytest.mark.rubric("technical", "lora", points=2)
+@pytest.mark.rubric("technical", "lora", points=1.5)
 def test_adapter_save_reload(impl, tokenizer, tmp_path, credit):
     """save_adapter(model, path) must save only the adapter (LoRA weights and adapter_config.json,
     not the base model), and load_adapter(base_path, path) must put it back on a fresh base model

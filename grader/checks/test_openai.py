@@ -257,6 +257,42 @@ def test_validator_finds_each_error_category(impl, credit):
     credit(score, "\n".join(missed[:4]))
 
 
+@pytest.mark.rubric("technical", "openai", points=0.5)
+def test_validator_reports_each_example_once(impl):
+    """validate_examples() must return n_examples and every category of ERROR_CATEGORIES and
+    WARNING_CATEGORIES (an empty list when no example has it), each a list of example indices
+    in which an example appears once however many of its messages have the problem.
+    Read: https://cookbook.openai.com/examples/chat_finetuning_data_prep"""
+    of = impl.module("openai_finetune")
+    examples = [
+        {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]},
+        {"messages": [{"role": "pupil", "content": "q"}, {"role": "tutor", "content": "a"},
+                      {"role": "assistant", "content": "b"}]},
+        {"messages": [{"role": "user", "content": "q", "mood": "curious"},
+                      {"role": "assistant", "content": "a", "tone": "kind"}]},
+        chat_example("What is a prime number?", "What numbers divide 7 evenly?"),
+        "not an object",
+    ]
+    result = of.validate_examples(examples)
+    problem = _shape_problem(result)
+    assert problem is None, problem
+    assert result.get("n_examples") == len(examples), (
+        f"validate_examples(<{len(examples)} examples>) reports n_examples="
+        f"{result.get('n_examples')!r}: count every example given")
+    for table, categories in (("errors", ERRORS), ("warnings", WARNINGS)):
+        found = result[table]
+        absent = [c for c in categories if not isinstance(found.get(c), list)]
+        assert not absent, (f"{table} lacks the categories {absent} (or they are not lists): "
+                            "list every category, with [] when no example has it")
+        for category in categories:
+            indices = found[category]
+            assert all(isinstance(i, int) and 0 <= i < len(examples) for i in indices), (
+                f"{table}[{category!r}] is {indices}: it must hold the indices of the examples")
+            assert len(indices) == len(set(indices)), (
+                f"{table}[{category!r}] is {indices}: an example appears once per category, "
+                "however many of its messages have the problem")
+
+
 def _text():
     return st.text(max_size=50).map(lambda text: "Q" + text)
 
@@ -434,7 +470,7 @@ def _write(path: Path, examples: list[dict]) -> bytes:
     return data
 
 
-@pytest.mark.rubric("technical", "openai", points=2)
+@pytest.mark.rubric("technical", "openai", points=1.5)
 def test_replayed_flow_sends_right_requests(impl, credit, tmp_path):
     """The API calls must send the right requests: both files uploaded with purpose
     "fine-tune"; the job created with the model, both file ids, suffix, seed and
@@ -535,11 +571,21 @@ def _monitor(of, cassette: str, poll: float, timeout: float):
                        poll_seconds=poll, timeout_seconds=timeout, sleep=fake.sleep,
                        clock=fake.clock, on_event=events.append)
         final = [r.response for r in session.sent("GET", f"/fine_tuning/jobs/{job.id}")]
-    return result, fake, events, final
+        pages = [r.response for r in session.sent("GET", f"/fine_tuning/jobs/{job.id}/events")]
+    return result, fake, events, final, pages
 
 
-@pytest.mark.rubric("technical", "openai", points=2)
-def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
+@pytest.fixture
+def no_real_sleep(monkeypatch):
+    """time.sleep fails the check: monitor_job must wait with the sleep it is given."""
+    def real_sleep(seconds):
+        raise AssertionError(f"monitor_job called time.sleep({seconds}); use its sleep argument")
+
+    monkeypatch.setattr(time, "sleep", real_sleep)
+
+
+@pytest.mark.rubric("technical", "openai", points=1.5)
+def test_monitor_reaches_terminal_states(impl, credit, no_real_sleep):
     """monitor_job() must poll the job (waiting with the sleep and clock it is given, never for
     real) and return a JobResult whose status is "succeeded" (with the tuned model's name),
     "failed" (with the API's error message), "cancelled", or "timeout" once timeout_seconds
@@ -547,13 +593,8 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
     Read: https://platform.openai.com/docs/guides/fine-tuning"""
     of = impl.module("openai_finetune")
 
-    def real_sleep(seconds):
-        raise AssertionError(f"monitor_job called time.sleep({seconds}); use its sleep argument")
-
-    monkeypatch.setattr(time, "sleep", real_sleep)
-
     def succeeded():
-        result, fake, events, reads = _monitor(of, "finetune_success", poll=60, timeout=7200)
+        result, fake, events, reads, _ = _monitor(of, "finetune_success", poll=60, timeout=7200)
         job = reads[-1] if reads else {}
         assert (getattr(result, "status", None) == "succeeded"
                 and getattr(result, "fine_tuned_model", None) == job.get("fine_tuned_model")
@@ -565,19 +606,19 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
             f"got {result!r:.200}, sleeps {fake.sleeps}, {len(events)} events")
 
     def failed():
-        result, fake, events, reads = _monitor(of, "finetune_failed", poll=30, timeout=7200)
+        result, fake, events, reads, _ = _monitor(of, "finetune_failed", poll=30, timeout=7200)
         message = ((reads[-1] if reads else {}).get("error") or {}).get("message")
         assert (getattr(result, "status", None) == "failed" and message
                 and message in str(getattr(result, "error", None))), (
             f"failure: expected status 'failed' and error {message!r}; got {result!r:.200}")
 
     def cancelled():
-        result, fake, events, reads = _monitor(of, "finetune_cancelled", poll=30, timeout=7200)
+        result, fake, events, reads, _ = _monitor(of, "finetune_cancelled", poll=30, timeout=7200)
         assert getattr(result, "status", None) == "cancelled", (
             f"cancellation: expected status 'cancelled'; got {result!r:.200}")
 
     def timed_out():
-        result, fake, events, reads = _monitor(of, "finetune_success", poll=10, timeout=25)
+        result, fake, events, reads, _ = _monitor(of, "finetune_success", poll=10, timeout=25)
         assert (getattr(result, "status", None) == "timeout" and 25 <= sum(fake.sleeps) <= 40
                 and all(r.get("status") != "succeeded" for r in reads)), (
             f"timeout: with poll_seconds=10 and timeout_seconds=25 the job is still running "
@@ -586,3 +627,30 @@ def test_monitor_reaches_terminal_states(impl, credit, monkeypatch):
             f"got {result!r:.200}, sleeps {fake.sleeps}")
 
     credit_parts(credit, (succeeded, failed, cancelled, timed_out))
+
+
+@pytest.mark.rubric("technical", "openai", points=0.5)
+def test_monitor_reports_each_event_once(impl, no_real_sleep):
+    """Over several polls the API lists a job's events again and again, newest first, with new
+    ones on top: monitor_job() must pass every event it received to on_event exactly once, oldest
+    first, whatever the wording of its lines.
+    Read: https://platform.openai.com/docs/api-reference/fine-tuning/list-events"""
+    of = impl.module("openai_finetune")
+    result, fake, lines, reads, pages = _monitor(of, "finetune_success", poll=60, timeout=7200)
+    received = {e["id"]: e for page in pages for e in (page or {}).get("data", [])}
+    events = sorted(received.values(), key=lambda e: (e["created_at"], e["id"]))
+    assert len(pages) > 1 and events, (
+        f"monitor_job read the job's events {len(pages)} time(s) in "
+        f"{len(reads)} poll(s); expected a read of the events at every poll")
+    lines = [str(line) for line in lines]
+    places = []
+    for event in events:
+        found = [n for n, line in enumerate(lines) if event["message"] in line]
+        assert len(found) == 1, (
+            f"the event {event['message']!r} was reported {len(found)} times in "
+            f"{len(pages)} polls: report each event once (remember the ids already seen)")
+        places.append(found[0])
+    assert places == sorted(places), (
+        "the events were not reported oldest first: the API lists the newest first, so "
+        "report each poll's new events in reverse order; reported: "
+        + " | ".join(lines[n][:40] for n in places[:4]))
