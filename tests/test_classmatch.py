@@ -268,9 +268,10 @@ def test_batch_writes_the_report_and_the_gradebook_columns(kit, tmp_path):
     module = (REFERENCE / "huggingface_lora.py").read_text()
     wanted = ("format_prompt", "chat_to_records", "split_records", "tokenize_example",
               "tokenize_records", "pad_batch")
-    own = "".join("\n\n" + ast.get_source_segment(module, node)
-                  for node in ast.parse(module).body
-                  if isinstance(node, ast.FunctionDef) and node.name in wanted) + "\n"
+    functions = ["\n\n" + ast.get_source_segment(module, node)
+                 for node in ast.parse(module).body
+                 if isinstance(node, ast.FunctionDef) and node.name in wanted]
+    own = "\n\nMAX_LENGTH = 256\nIGNORE_INDEX = -100\n" + "".join(functions) + "\n"
     for name, text in (("twin1", own), ("twin2", disguise(own))):
         root = make_submission(subs, name)
         utils = root / "assignments" / "utils.py"
