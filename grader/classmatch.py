@@ -80,6 +80,7 @@ MIN_SHARED = 8         # fingerprints a flagged pair must share (about 4 lines o
 COMMON_LIMIT = 10      # a fingerprint in more submissions than this is common to the class
 DEFAULT_THRESHOLD = 0.4
 MAX_FILE_BYTES = 2_000_000  # larger files are noted and not compared
+MAX_FILES = 500        # compared files of one submission; the rest are noted
 VERSION = 1            # of the fingerprints' format: cached records of another are redone
 
 CODE, PROSE = "code", "prose"
@@ -227,6 +228,10 @@ def submission_files(assignments: Path) -> tuple[dict[str, Path], list[str]]:
             notes.append(f"{relative.as_posix()}: {what}: not compared")
             continue
         if kind_of(relative):
+            if len(files) == MAX_FILES:
+                notes.append(f"more than {MAX_FILES} code or data files: only the first "
+                             f"{MAX_FILES} are compared")
+                break
             files[relative.as_posix()] = path
     if not files:
         notes.append("assignments/ holds no code or analysis: not compared")

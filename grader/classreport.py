@@ -32,6 +32,7 @@ EVIDENCE = ("This report is evidence for course staff to weigh, never a verdict:
             "tutorial, code everyone copied from the same documentation); read the passages "
             "before you conclude anything.")
 MAX_SHOWN_LINES = 4000  # of one file in the side-by-side view
+MAX_VIEWS = 100         # flagged pairs given a side-by-side view (the best ones)
 COLOURS = 6
 
 
@@ -131,18 +132,33 @@ ol.passages{display:flex;flex-wrap:wrap;gap:3px 12px;padding:0;list-style:none;
 """
 
 SCRIPT = """
+function bringUp(line) {
+  var box = line.closest('.code');
+  box.scrollTop += line.getBoundingClientRect().top - box.getBoundingClientRect().top - 40;
+}
+function openPair() {
+  var section = location.hash && document.getElementById(location.hash.slice(1));
+  if (!section || !section.classList.contains('pair')) return;
+  section.querySelectorAll('.file').forEach(function (block) {
+    var first = block.querySelector('a[data-a]');
+    if (!first) return;
+    [first.dataset.a, first.dataset.b].forEach(function (id) {
+      var line = document.getElementById(id);
+      if (line) bringUp(line);
+    });
+  });
+}
 document.addEventListener('click', function (event) {
   var link = event.target.closest('a[data-a]');
   if (!link) return;
   event.preventDefault();
   [link.dataset.a, link.dataset.b].forEach(function (id) {
     var line = document.getElementById(id);
-    if (line) {
-      var box = line.closest('.code');
-      box.scrollTop = line.offsetTop - box.offsetTop - 40;
-    }
+    if (line) bringUp(line);
   });
 });
+window.addEventListener('hashchange', openPair);
+window.addEventListener('load', openPair);
 """
 
 
@@ -202,7 +218,8 @@ def _pair_section(number: int, pair: Pair, folders: dict[str, Path]) -> str:
                          f'data-b="{prefix}bL{b1}" class="m{colour % COLOURS}">'
                          f"{_e(pair.a)} lines {a1}&ndash;{a2} &harr; {_e(pair.b)} lines "
                          f"{b1}&ndash;{b2}</a></li>")
-        out.append(f"<h3>{_e(match.file_a)} ({_e(pair.a)}) and {_e(match.file_b)} "
+        out.append(f'<div class="file"><h3>{_e(match.file_a)} ({_e(pair.a)}) and '
+                   f"{_e(match.file_b)} "
                    f"({_e(pair.b)}): {match.shared} shared fingerprints, "
                    f"{_percent(match.share_a)} and {_percent(match.share_b)} of each file's "
                    "own</h3>")
@@ -216,7 +233,7 @@ def _pair_section(number: int, pair: Pair, folders: dict[str, Path]) -> str:
                    + _column(f"{pair.b}: {match.file_b}",
                              _lines_of(path_b / match.file_b if path_b else None),
                              marks_b, prefix + "b")
-                   + "</div>")
+                   + "</div></div>")
     out.append("</section>")
     return "\n".join(out)
 
@@ -227,10 +244,12 @@ def _rows(cells: Iterable[Iterable[str]]) -> str:
 
 def page(report: ClassReport, folders: dict[str, Path]) -> str:
     """The whole self-contained HTML page."""
+    def link(n: int, text: str) -> str:
+        return f'<a href="#pair-{n}">{_e(text)}</a>' if n <= MAX_VIEWS else _e(text)
+
     flagged = [[f'<td class="num" data-pair="{n}" data-a="{_e(p.a)}" data-b="{_e(p.b)}">'
-                f'<a href="#pair-{n}">{n}</a></td>',
-                f'<td><a href="#pair-{n}">{_e(p.a)}</a></td>',
-                f'<td><a href="#pair-{n}">{_e(p.b)}</a></td>',
+                f"{link(n, str(n))}</td>",
+                f"<td>{link(n, p.a)}</td>", f"<td>{link(n, p.b)}</td>",
                 f'<td class="num">{_percent(p.scores.get(CODE))}</td>',
                 f'<td class="num">{_percent(p.scores.get(PROSE))}</td>',
                 f"<td>{_e(_files_cell(p))}</td>"]
@@ -264,7 +283,11 @@ def page(report: ClassReport, folders: dict[str, Path]) -> str:
         f"passages found in more than {classmatch.COMMON_LIMIT} submissions. A pair is "
         f"flagged at a score of {report.threshold:g} (--similarity-threshold) with at least "
         f"{classmatch.MIN_SHARED} shared fingerprints.")
-    sections = "\n".join(_pair_section(n, p, folders) for n, p in enumerate(report.pairs, 1))
+    shown = report.pairs[:MAX_VIEWS]
+    sections = "\n".join(_pair_section(n, p, folders) for n, p in enumerate(shown, 1))
+    if len(report.pairs) > MAX_VIEWS:
+        method += (f" Only the best {MAX_VIEWS} of the {len(report.pairs)} flagged pairs open a "
+                   "side-by-side view; similarity.csv lists them all.")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>Class similarity report</title>"

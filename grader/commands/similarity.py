@@ -61,7 +61,13 @@ def run(args) -> int:
         print(f"similarity: {exc}", file=sys.stderr)
         return 2
     folders = {s.student: s.assignments for s in submissions}
-    report = classreport.run_report(folders, args.out, classmatch.starter_hashes(args.starter),
-                                    args.similarity_threshold, jobs=max(1, args.jobs))
+    try:
+        report = classreport.run_report(folders, args.out,
+                                        classmatch.starter_hashes(args.starter),
+                                        args.similarity_threshold, jobs=max(1, args.jobs))
+    except OSError as exc:
+        print(f"similarity: cannot write the report in {args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     print(classreport.summary(report, args.out))
     return 0
