@@ -269,11 +269,16 @@ def fingerprint_submission(assignments: Path, starter: dict[str, list[int]] | No
             notes.append(f"{relative}: {problem}: not compared")
             continue
         kind = kind_of(Path(relative))
-        tokens, k, window = _tokens(kind, text)
-        hashes = kgram_hashes(tokens.words, k)
-        skip = starter_sets.get(kind, frozenset())
-        prints = [[hashes[p], p, tokens.first[p], tokens.last[p + k - 1]]
-                  for p in winnow(hashes, window) if hashes[p] not in skip]
+        try:
+            tokens, k, window = _tokens(kind, text)
+            hashes = kgram_hashes(tokens.words, k)
+            skip = starter_sets.get(kind, frozenset())
+            prints = [[hashes[p], p, tokens.first[p], tokens.last[p + k - 1]]
+                      for p in winnow(hashes, window) if hashes[p] not in skip]
+        except (MemoryError, RecursionError, ValueError) as exc:
+            notes.append(f"{relative}: could not be fingerprinted ({type(exc).__name__}): "
+                         "not compared")
+            continue
         record["files"][relative] = {"kind": kind, "lines": text.count("\n") + 1,
                                      "fingerprints": prints}
     return record

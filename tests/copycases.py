@@ -4,8 +4,11 @@
 hides it does: every local name (parameters and assigned names of each
 function) renamed, comments and formatting gone (``ast.unparse``), and the
 top-level functions in reverse order. ``swap_words(text)`` replaces one word
-in ten with a synonym-like stand-in. ``HONEST_TOKENIZE`` holds two correct
-``tokenize_example`` bodies written independently of each other.
+in ten with a synonym-like stand-in. :data:`HONEST` holds two correct designs
+of ``count_trainable_parameters``, ``tokenize_example`` and ``pad_batch``,
+written independently of each other from the stub's docstrings; put in place
+of the reference's, each design earns all 12 points of
+``grader/checks/test_lora.py``.
 """
 
 from __future__ import annotations
