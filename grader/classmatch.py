@@ -43,8 +43,8 @@ the kit's cases): ``copydetect`` (winnowing over Pygments tokens, with
 boilerplate exclusion) finds the disguised copy too, but hashes its k-grams
 with Python's ``hash()``, which changes with every process (``PYTHONHASHSEED``),
 so fingerprints made on two Dask workers would never meet; it compares every
-pair of files in a loop (13.2 s for the code of 50 synthetic submissions, where
-this module takes 1.6 s for their code and prose: ``python
+pair of files in a loop (12.0 s for the code of 50 synthetic submissions, where
+this module took 2.1 s for their code and prose, in one run of ``python
 bench/bench_similarity.py --copydetect``); and its page loads Bootstrap from a
 CDN. ``pycode-similar`` compares ASTs function by function, one file against
 the others, with no starter-code exclusion (the untouched stub scores 0.56
