@@ -21,6 +21,7 @@ COMMANDS = {
     "regenerate": "grade the reference and rewrite the pinned reference scores",
     "record": "re-record the API cassettes (simulator or live API)",
     "batch": "grade a folder of student submissions",
+    "similarity": "the class similarity report alone: who shares code or prose with whom",
     "check-harness": "tamper check: list grader files a student repository has changed "
                      "(old name: verify)",
     "assign": "write the student stubs from reference/ (--release DIR: the student release)",

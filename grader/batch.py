@@ -13,7 +13,10 @@ inside a fresh copy of the instructor's harness (see :mod:`grader.sandbox`).
 - ``gradebook.csv``: one row per student;
 - ``feedback/<student>.md``: the report the student would see;
 - ``logs/<student>.log``: the grading run's output, for instructors;
-- ``scores.png``: the score distribution.
+- ``scores.png``: the score distribution;
+- ``similarity.html`` and ``similarity.csv``: who shares code or prose with
+  whom (:mod:`grader.classreport`); the gradebook's ``match_score`` and
+  ``match_with`` give each student's closest match. It never changes a score.
 
 Review points (``--reviews FILE``, a CSV ``student,check,points,comment``) are
 merged when the outputs are written, so scoring reviews never needs a regrade.
@@ -54,7 +57,7 @@ GRADEBOOK_FIELDS = [
     "student", "status", "total", "max", "automatic", "review",
     *rubric.CATEGORY_POINTS, *rubric.APPROACH_SHARE, "cross",
     "checks_passed", "checks", "edited_files", "duration_s", "kit_version", "checks_hash",
-    "graded_at", "note",
+    "graded_at", "note", "match_score", "match_with",
 ]
 
 
@@ -273,8 +276,14 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def write_outputs(out: Path, reviews: dict | None) -> tuple[list[dict], list[str]]:
-    """Rebuild gradebook, feedback and plot from the cached results; return rows, warnings."""
+def write_outputs(out: Path, reviews: dict | None,
+                  matches: dict[str, tuple[float, str]] | None = None,
+                  ) -> tuple[list[dict], list[str]]:
+    """Rebuild gradebook, feedback and plot from the cached results; return rows, warnings.
+
+    ``matches`` (student -> best similarity score, with whom) fills the
+    gradebook's two similarity columns; they are left empty without it.
+    """
     rows, warnings = [], []
     reviews = reviews or {}
     records = []
@@ -291,6 +300,7 @@ def write_outputs(out: Path, reviews: dict | None) -> tuple[list[dict], list[str
         for problem in apply_reviews(result, reviews.get(record["student"], {})):
             warnings.append(f"reviews for {record['student']}: {problem}")
         rows.append(gradebook_row(record, result))
+        rows[-1].update(match_columns(record["student"], matches))
         write_atomic(out / "feedback" / f"{record['student']}.md", feedback(record, result))
     with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=GRADEBOOK_FIELDS)
@@ -298,6 +308,47 @@ def write_outputs(out: Path, reviews: dict | None) -> tuple[list[dict], list[str
         writer.writerows(rows)
     plot_distribution([r["total"] for r in rows], out / "scores.png")
     return rows, warnings
+
+
+# ------------------------------------------------------------------ similarity
+def match_columns(student: str, matches: dict[str, tuple[float, str]] | None) -> dict:
+    """The gradebook's similarity columns: the closest match's score and who it is."""
+    score, other = (matches or {}).get(student, (None, ""))
+    return {"match_score": "" if score is None or not other else score, "match_with": other}
+
+
+def similarity_report(submissions: list[Submission], out: Path, starter: dict | None,
+                      threshold: float, jobs: int, fingerprints: dict) -> dict:
+    """Write the class similarity report; return each student's best match.
+
+    Fingerprints made on the Dask workers come in ``fingerprints``; the rest
+    are made here. A failure costs the report, never the gradebook.
+    """
+    from . import classreport
+
+    if starter is None:
+        return {}
+    folders = {s.student: s.assignments for s in submissions}
+    try:
+        report = classreport.run_report(folders, out, starter, threshold, jobs, fingerprints)
+    except Exception as exc:  # noqa: BLE001 - the gradebook must still be written
+        print(f"warning: similarity report not written ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return {}
+    if fingerprints:
+        print(f"similarity: {len(fingerprints)} submission(s) fingerprinted on the Dask workers",
+              file=sys.stderr)
+    print(classreport.summary(report, out), file=sys.stderr)
+    return report.best
+
+
+def starter_fingerprints(source_root: Path, similarity: bool) -> dict | None:
+    """The starter code's fingerprints (the kit's ``assignments/``), None when not wanted."""
+    if not similarity:
+        return None
+    from . import classmatch
+
+    return classmatch.starter_hashes(Path(source_root) / "assignments")
 
 
 # ------------------------------------------------------------------ the batch
@@ -384,8 +435,13 @@ def _grade_locally(todo: list, template: Path, expected: GradeResult, limits: Li
 
 
 def _grade_on_cluster(scheduler: str, todo: list, template: Path, expected: GradeResult,
-                      limits: Limits, out: Path) -> int:
-    """Grade on Dask workers; only finished gradings are stored. Return the exit code."""
+                      limits: Limits, out: Path, starter: dict | None = None,
+                      fingerprints: dict | None = None) -> int:
+    """Grade on Dask workers; only finished gradings are stored. Return the exit code.
+
+    With ``starter`` the workers also fingerprint each submission for the
+    similarity report, into ``fingerprints`` (student -> record).
+    """
     from . import cluster  # imports dask: only with --scheduler
 
     counter = {"done": 0, "failed": 0, "not_isolated": 0}
@@ -413,17 +469,25 @@ def _grade_on_cluster(scheduler: str, todo: list, template: Path, expected: Grad
         print(f"error: {submission.student} was not graded ({type(error).__name__}: {error}); "
               "run the same command again to grade it", file=sys.stderr)
 
-    cluster.grade_on_cluster(scheduler, remote, template, expected, limits, done, failed)
+    def fingerprinted(submission, record):
+        if fingerprints is not None:
+            fingerprints[submission.student] = record
+
+    cluster.grade_on_cluster(scheduler, remote, template, expected, limits, done, failed,
+                             starter=starter, fingerprinted=fingerprinted)
     return 1 if counter["failed"] else 0
 
 
 def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Path | None = None,
               force: bool = False, limits: Limits | None = None,
-              source_root: Path = REPO_ROOT, scheduler: str | None = None) -> int:
+              source_root: Path = REPO_ROOT, scheduler: str | None = None,
+              similarity: bool = True, similarity_threshold: float | None = None) -> int:
     """Grade every submission, then write the outputs; return the exit code.
 
     With ``scheduler`` (a Dask scheduler's address) the gradings run on its
     workers (see :mod:`grader.cluster`); otherwise ``jobs`` at a time here.
+    With ``similarity`` the class similarity report is written too (its
+    fingerprints made on the workers with ``scheduler``).
     """
     limits = limits or Limits()
     out = Path(out)
@@ -432,6 +496,8 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
     out.mkdir(parents=True, exist_ok=True)
     current = checks_hash(Path(source_root) / "grader" / "checks")
     code = 0
+    starter = starter_fingerprints(source_root, similarity)
+    fingerprints: dict[str, dict] = {}
     todo = []
     for submission in submissions:
         source = tree_hash(submission.assignments)
@@ -447,7 +513,8 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
             expected = expected_checks(template)
             started = time.monotonic()
             if scheduler:
-                code = _grade_on_cluster(scheduler, todo, template, expected, limits, out)
+                code = _grade_on_cluster(scheduler, todo, template, expected, limits, out,
+                                         starter, fingerprints)
             else:
                 private = (Path(submissions_dir).resolve(),)
                 code = _grade_locally(todo, template, expected, limits, out, jobs, private)
@@ -455,9 +522,14 @@ def run_batch(submissions_dir: Path, out: Path, jobs: int = 1, reviews_path: Pat
                   file=sys.stderr)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    rows, warnings = write_outputs(out, reviews)
+    from .classmatch import DEFAULT_THRESHOLD
+
+    matches = similarity_report(submissions, out, starter, similarity_threshold
+                                or DEFAULT_THRESHOLD, jobs, fingerprints)
+    rows, warnings = write_outputs(out, reviews, matches)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary_table(rows))
-    print(f"\nwrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'scores.png'}")
+    print(f"\nwrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'scores.png'}"
+          + (f", {out / 'similarity.html'}" if matches else ""))
     return code

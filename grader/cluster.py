@@ -15,6 +15,11 @@ task again on another worker; if it kills workers every time (the scheduler's
 ``allowed-failures``, 3 by default), the submission is left ungraded, reported,
 and graded by the next run of the same command (the batch is resumable).
 
+With the similarity report (the default) each submission's archive also goes
+to a second task, :func:`fingerprint_remote`, which fingerprints it on a
+worker (:func:`grader.classmatch.fingerprint_submission`; the starter code's
+fingerprints are broadcast once): the batch process only compares them.
+
 Each worker needs the kit's Python environment (``pip install -e ".[cluster]"``
 in the same versions); its checks come from the shipped harness.
 """
@@ -85,6 +90,17 @@ def grade_remote(student: str, assignments: bytes, harness: bytes, expected: dic
     return record
 
 
+def fingerprint_remote(assignments: bytes, starter: dict) -> dict:
+    """Run on a worker: unpack one submission and fingerprint it for the similarity report."""
+    from .classmatch import fingerprint_submission
+
+    work = Path(tempfile.mkdtemp(prefix="grader-fingerprint-"))
+    try:
+        return fingerprint_submission(unpack(assignments, work / "assignments"), starter)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def outcome_from(record: dict) -> Outcome:
     """The :class:`Outcome` a worker sent back."""
     return Outcome(**{**record, "result": GradeResult.from_dict(record["result"])})
@@ -103,12 +119,16 @@ def reachable(scheduler: str) -> None:
 
 
 def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: GradeResult,
-                     limits: Limits, done: Callable, failed: Callable) -> int:
+                     limits: Limits, done: Callable, failed: Callable,
+                     starter: dict | None = None, fingerprinted: Callable | None = None) -> int:
     """Send each ``(submission, source_hash)`` of ``todo`` to the Dask cluster at ``scheduler``.
 
     ``done(submission, source_hash, outcome)`` runs here, in the batch process,
     as each result arrives; ``failed(submission, error)`` when Dask gave up on one.
-    Return the number of workers.
+    With ``starter``, each submission is also fingerprinted on a worker and
+    ``fingerprinted(submission, record)`` receives the record (a failed
+    fingerprint is only skipped: the batch makes it itself). Return the number
+    of workers.
     """
     from distributed import Client, as_completed
 
@@ -124,14 +144,22 @@ def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: G
               "as archives", file=sys.stderr)
         harness = client.scatter(pack(template), broadcast=True)
         settings = asdict(limits)
-        futures = {}
+        starter_data = None if starter is None else client.scatter(starter, broadcast=True)
+        futures, prints = {}, {}
         for submission, source_hash in todo:
-            key = f"grade-{submission.student}-{uuid.uuid4().hex[:8]}"
-            future = client.submit(grade_remote, submission.student,
-                                   pack(submission.assignments), harness, expected.to_dict(),
-                                   settings, key=key, pure=False)
+            tag = f"{submission.student}-{uuid.uuid4().hex[:8]}"
+            archive = pack(submission.assignments)
+            future = client.submit(grade_remote, submission.student, archive, harness,
+                                   expected.to_dict(), settings, key=f"grade-{tag}", pure=False)
             futures[future] = (submission, source_hash)
-        for future in as_completed(futures):
+            if starter_data is not None:
+                prints[client.submit(fingerprint_remote, archive, starter_data,
+                                     key=f"fingerprint-{tag}", pure=False)] = submission
+        for future in as_completed([*futures, *prints]):
+            if future in prints:
+                if future.status == "finished" and fingerprinted is not None:
+                    fingerprinted(prints[future], future.result())
+                continue
             submission, source_hash = futures[future]
             try:
                 record = future.result()

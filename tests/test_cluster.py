@@ -141,6 +141,14 @@ def test_workers_grade_what_two_local_jobs_grade(runs):
     assert "4/4" in runs["remote_err"]
 
 
+def test_the_workers_fingerprint_for_the_similarity_report(runs):
+    base = runs["base"]
+    assert "3 submission(s) fingerprinted on the Dask workers" in runs["remote_err"]
+    assert "fingerprinted on the Dask workers" not in runs["local_err"]
+    for name in ("similarity.csv", "similarity.html"):
+        assert (base / "remote" / name).read_text() == (base / "local" / name).read_text()
+
+
 def test_a_worker_killed_mid_grade_loses_nothing(runs):
     base = runs["base"]
     assert _gradebook(base / "killed") == _gradebook(base / "local")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..batch import BatchError, run_batch
 from ..sandbox import Limits
+from .similarity import add_threshold
 
 
 def add_arguments(parser) -> None:
@@ -32,6 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="grade on the workers of this Dask scheduler (tcp://HOST:8786); "
                              "needs pip install -e \".[cluster]\" (see docs/INSTRUCTORS.md)")
+    add_threshold(parser)
+    parser.add_argument("--no-similarity", action="store_true",
+                        help="skip the class similarity report (similarity.html)")
 
 
 def run(args) -> int:
@@ -43,7 +47,9 @@ def run(args) -> int:
                     check_timeout=args.check_timeout, restarts=max(0, args.restarts))
     try:
         return run_batch(args.submissions, args.out, jobs=args.jobs, reviews_path=args.reviews,
-                         force=args.force, limits=limits, scheduler=args.scheduler)
+                         force=args.force, limits=limits, scheduler=args.scheduler,
+                         similarity=not args.no_similarity,
+                         similarity_threshold=args.similarity_threshold)
     except BatchError as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return 2
