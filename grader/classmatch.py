@@ -32,7 +32,8 @@ everyone writes, a figure everyone's run prints), as MOSS does with its ``-m``.
 **Scores.** For a pair and a kind (code, prose), ``shared`` is the number of
 fingerprints both have; the pair's score of that kind is ``shared / min(own_a,
 own_b)``, the share of the smaller submission's own work found in the other
-(``own`` counts its fingerprints outside the starter code). A pair is flagged
+(``own`` counts its fingerprints outside the starter code that are not common
+to the class, so two identical submissions score 1). A pair is flagged
 when a score reaches the threshold and at least :data:`MIN_SHARED`
 fingerprints stand behind it. Each submission is fingerprinted once; pairs are
 counted from an inverted index (fingerprint -> submissions), so the work grows
@@ -358,11 +359,12 @@ def compare_class(records: dict[str, dict], threshold: float = DEFAULT_THRESHOLD
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {CODE: 0, PROSE: 0})
     for kind, table in index.items():
         for holders in table.values():
+            if len(holders) > common_limit:
+                continue  # common to the class: neither shared nor anyone's own
             for student in holders:
                 own[student][kind] += 1
-            if 2 <= len(holders) <= common_limit:
-                for a, b in combinations(sorted(holders), 2):
-                    counts[a, b][kind] += 1
+            for a, b in combinations(sorted(holders), 2):
+                counts[a, b][kind] += 1
     pairs, best = [], {student: (0.0, "") for student in records}
     for (a, b), shared in counts.items():
         scores = {kind: shared[kind] / min(own[a][kind], own[b][kind])
