@@ -19,6 +19,7 @@ from grader.plugin import SEED
 from grader.runner import grade_in_subprocess, pytest_command
 from grader.seam import Impl
 
+pytestmark = pytest.mark.timeout(900)  # whole gradings, on a machine that may be busy
 
 # ---------------------------------------------------------------- plain data
 @pytest.mark.parametrize("value", [
