@@ -153,11 +153,20 @@ class Experiments:
             self.runs[name] = self._from_cache(name) or self._fresh(name)
         return self.runs[name]
 
-    def _from_cache(self, name: str) -> Run | None:
+    def _key(self, name: str) -> str | None:
+        """The cache key of experiment ``name``; None without a cache (or if it cannot be made)."""
         if self.cache is None:
             return None
         experiment = EXPERIMENTS[name]
-        key = self.cache.key(name, experiment.module, experiment.arguments)
+        try:
+            return self.cache.key(name, experiment.module, experiment.arguments)
+        except (OSError, ValueError, TypeError):  # the cache must never break a grading
+            return None
+
+    def _from_cache(self, name: str) -> Run | None:
+        key = self._key(name)
+        if key is None:
+            return None
         entry = self.cache.load(name, key, [k for k, _ in _INSTRUMENTS[name]])
         if entry is None:
             return None
@@ -166,11 +175,11 @@ class Experiments:
 
     def _fresh(self, name: str) -> Run:
         experiment = EXPERIMENTS[name]
-        key = self.cache and self.cache.key(name, experiment.module, experiment.arguments)
+        key = self._key(name)  # before the run: the sources as they were when it started
         run = Run(first_check=self.current)
         start = time.perf_counter()
         with contextlib.ExitStack() as outer:
-            reads = outer.enter_context(recording(self.cache.roots)) if self.cache else None
+            reads = outer.enter_context(recording(self.cache.roots)) if key else None
             try:
                 with contextlib.ExitStack() as stack:
                     # Import first and settle the heap (grader.heap): the libraries it brings
@@ -185,7 +194,7 @@ class Experiments:
             except BaseException as exc:  # noqa: BLE001 - student code may raise or exit
                 run.error = exc           # (pytest-timeout's Failed is a BaseException too)
         run.seconds = time.perf_counter() - start
-        if self.cache is not None and run.error is None:  # a failure is never kept
+        if key is not None and run.error is None:  # a failure is never kept
             self.cache.store(name, key, run.value, run.observed, run.seconds, reads)
         return run
 
