@@ -44,6 +44,11 @@ inside all of them). What it yields is kept by name, and the check reads it
 with ``experiments.observed("enhancement", "optimizer_steps")``. Instruments
 must not change what the function computes; one that raises fails the run
 like the function would, so keep them simple.
+
+**Remembered across runs.** A student's plain ``pytest`` reads an experiment's
+figures and observations from the last run when nothing it depends on changed
+(:mod:`grader.experiment_cache`; the run's :attr:`Run.cached_at` says when it
+was computed); a grading that counts always runs it fresh.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import analysis_doc
+from . import analysis_doc, heap
+from .experiment_cache import ExperimentCache, recording
 from .seam import Impl
 
 
@@ -65,15 +71,26 @@ class Experiment:
     function: str                   # as the student knows it: "module.function"
     owner: str                      # the check charged with its failure
     compute: Callable[[Impl], dict]
+    title: str                      # as the score table names it
+    arguments: dict = field(default_factory=dict)  # the fixed arguments compute() passes
+
+    @property
+    def module(self) -> str:
+        """The student's module the experiment runs."""
+        return self.function.split(".")[0]
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("lora", "huggingface_lora.run_experiment",
-               "test_lora_parameter_figures_match_code", analysis_doc.recompute_lora),
+               "test_lora_parameter_figures_match_code", analysis_doc.recompute_lora,
+               "LoRA experiment", {**analysis_doc.LORA_ARGS,
+                                   "model": analysis_doc.TINY_MODEL_DIR.name}),
     Experiment("dspy", "dspy_example.run_experiment",
-               "test_dspy_metric_figures_match_code", analysis_doc.recompute_dspy),
+               "test_dspy_metric_figures_match_code", analysis_doc.recompute_dspy,
+               "DSPy experiment", dict(analysis_doc.DSPY_ARGS)),
     Experiment("enhancement", "enhancement.run_enhancement",
-               "test_enhancement_rerun_matches", analysis_doc.recompute_enhancement),
+               "test_enhancement_rerun_matches", analysis_doc.recompute_enhancement,
+               "enhancement"),
 )}
 
 Instrument = Callable[[], contextlib.AbstractContextManager]
@@ -112,35 +129,74 @@ class Run:
     observed: dict = field(default_factory=dict)
     seconds: float = 0.0
     first_check: str | None = None
+    cached_at: float | None = None  # when the figures were computed, if read from the cache
 
 
 class Experiments:
-    """The experiments of one grading run (one implementation)."""
+    """The experiments of one grading run (one implementation).
 
-    def __init__(self, impl: Impl, collected: Callable[[], set[str]] = set):
+    With a ``cache`` (a student's own run), an experiment whose dependencies did
+    not change since it last ran is read from it instead of run again.
+    """
+
+    def __init__(self, impl: Impl, collected: Callable[[], set[str]] = set,
+                 cache: ExperimentCache | None = None):
         self.impl = impl
         self.collected = collected  # names of the checks in this run
         self.current: str | None = None  # the check running now (set by the plugin)
         self.runs: dict[str, Run] = {}
+        self.cache = cache
 
     def run(self, name: str) -> Run:
         """Run experiment ``name`` unless it already ran; its :class:`Run` either way."""
         if name not in self.runs:
-            experiment = EXPERIMENTS[name]
-            run = Run(first_check=self.current)
-            start = time.perf_counter()
+            self.runs[name] = self._from_cache(name) or self._fresh(name)
+        return self.runs[name]
+
+    def _key(self, name: str) -> str | None:
+        """The cache key of experiment ``name``; None without a cache (or if it cannot be made)."""
+        if self.cache is None:
+            return None
+        experiment = EXPERIMENTS[name]
+        try:
+            return self.cache.key(name, experiment.module, experiment.arguments)
+        except (OSError, ValueError, TypeError):  # the cache must never break a grading
+            return None
+
+    def _from_cache(self, name: str) -> Run | None:
+        key = self._key(name)
+        if key is None:
+            return None
+        entry = self.cache.load(name, key, [k for k, _ in _INSTRUMENTS[name]])
+        if entry is None:
+            return None
+        return Run(value=entry["value"], observed=entry["observed"], seconds=entry["seconds"],
+                   first_check=self.current, cached_at=entry["created"])
+
+    def _fresh(self, name: str) -> Run:
+        experiment = EXPERIMENTS[name]
+        key = self._key(name)  # before the run: the sources as they were when it started
+        run = Run(first_check=self.current)
+        start = time.perf_counter()
+        with contextlib.ExitStack() as outer:
+            reads = outer.enter_context(recording(self.cache.roots)) if key else None
             try:
                 with contextlib.ExitStack() as stack:
-                    for key, make in _INSTRUMENTS[name]:
-                        run.observed[key] = stack.enter_context(make())
+                    # Import first and settle the heap (grader.heap): the libraries it brings
+                    # are then frozen before training starts accelerate's full collections.
+                    self.impl.module(experiment.module)
+                    heap.settle_if_imported()
+                    for instrument_name, make in _INSTRUMENTS[name]:
+                        run.observed[instrument_name] = stack.enter_context(make())
                     run.value = experiment.compute(self.impl)
             except (KeyboardInterrupt, GeneratorExit):
                 raise
             except BaseException as exc:  # noqa: BLE001 - student code may raise or exit
                 run.error = exc           # (pytest-timeout's Failed is a BaseException too)
-            run.seconds = time.perf_counter() - start
-            self.runs[name] = run
-        return self.runs[name]
+        run.seconds = time.perf_counter() - start
+        if key is not None and run.error is None:  # a failure is never kept
+            self.cache.store(name, key, run.value, run.observed, run.seconds, reads)
+        return run
 
     def charged_check(self, name: str) -> str | None:
         """The check charged when experiment ``name`` fails."""

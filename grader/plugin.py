@@ -15,7 +15,9 @@ A graded check is any test carrying the ``rubric`` marker::
 - ``review=True`` marks points that only a person can judge: they are shown as
   "awaiting review" until an instructor's ``--reviews`` file fills them.
 - the ``experiments`` fixture gives the figures of the student's slow experiments,
-  each run once per grading run (see :mod:`grader.experiments`).
+  each run once per grading run (see :mod:`grader.experiments`), and read from the
+  cache of the last run when their code did not change (see :mod:`grader.experiment_cache`;
+  ``--no-cache`` runs them fresh, as every grading that counts does).
 
 Grading uses one thread (see :mod:`grader.threads`), set before any conftest or check imports torch;
 in a project other than the kit the plugin stays dormant (see :func:`grading_here`).
@@ -37,8 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from . import heap, reports, rubric
-from .experiments import ExperimentFailed, Experiments
+from . import experiment_cache, heap, reports, rubric
+from .experiments import EXPERIMENTS, ExperimentFailed, Experiments
 from .results import (
     ERROR,
     FAILED,
@@ -111,6 +113,12 @@ def pytest_addoption(parser):
                     help="instructor review points: a CSV with columns check,points[,comment]")
     group.addoption("--allow-network", action="store_true",
                     help="do not block the network (recording cassettes only)")
+    group.addoption("--no-cache", action="store_true",
+                    help="run every slow experiment fresh; do not read or write the experiment "
+                         "cache (.grader-cache/ at the kit's root, or $GRADER_CACHE_DIR). "
+                         "Every grading that counts runs so; GRADER_NO_CACHE=1 does the same")
+    group.addoption("--clear-cache", action="store_true",
+                    help="empty the experiment cache before grading (then fill it again)")
     parser.addini("grader_checks", "folder of the graded checks, relative to the rootdir",
                   default="grader/checks")
 
@@ -251,7 +259,8 @@ class _GradingSession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.result = GradeResult(impl=self.impl.name)
-        self.experiments = Experiments(self.impl, lambda: {c.name for c in self.result.checks})
+        self.experiments = Experiments(self.impl, lambda: {c.name for c in self.result.checks},
+                                       cache=self._experiment_cache(config))
         self.checks_dir = (Path(str(config.rootpath)) / config.getini("grader_checks")).resolve()
         self.by_id: dict[str, CheckResult] = {}
         self.by_name: dict[str, list[str]] = {}
@@ -260,6 +269,14 @@ class _GradingSession:
         self.started = time.monotonic()
         self.graded = False
         self._gradescope_started = False
+
+    def _experiment_cache(self, config) -> experiment_cache.ExperimentCache | None:
+        """The cache of the student's experiments, unless this run must be fresh."""
+        if config.getoption("clear_cache"):
+            experiment_cache.clear()
+        if config.getoption("no_cache") or os.environ.get("GRADER_NO_CACHE", "") not in ("", "0"):
+            return None
+        return experiment_cache.ExperimentCache(self.impl, seed=SEED)
 
     # -- reviews
     @staticmethod
@@ -483,6 +500,10 @@ class _GradingSession:
         write(f"Grading {self.impl.display_root}  (kit {self.result.kit_version}, "
               f"checks {self.result.checks_hash})")
         for line in reports.table(self.result).splitlines():
+            write(line)
+        cached = {EXPERIMENTS[name].title: run.cached_at
+                  for name, run in self.experiments.runs.items() if run.cached_at is not None}
+        for line in reports.cache_lines(cached, time.time()):
             write(line)
 
     def _write_reports(self, final: bool) -> None:

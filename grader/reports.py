@@ -78,6 +78,28 @@ def table(result: GradeResult) -> str:
     return "\n".join(out)
 
 
+def ago(seconds: float) -> str:
+    """An age as a person says it: ``40 s ago``, ``2 min ago``, ``3 h ago``, ``2 days ago``."""
+    seconds = max(0.0, seconds)
+    for size, unit in ((86400, " days"), (3600, " h"), (60, " min")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count}{unit.removesuffix('s') if count == 1 else unit} ago"
+    return f"{int(seconds)} s ago"
+
+
+def cache_lines(cached: dict[str, float], now: float) -> list[str]:
+    """One line per experiment read from the cache: ``LoRA experiment: from cache, 2 min ago``.
+
+    ``cached`` maps each experiment's title to when its figures were computed (a timestamp).
+    """
+    lines = [f"{title}: from cache, {ago(now - created)}" for title, created in cached.items()]
+    if lines:
+        lines.append("(unchanged code since that run; pytest --no-cache runs every experiment "
+                     "again, --clear-cache empties the cache)")
+    return lines
+
+
 def _status_word(status: str) -> str:
     return {PASSED: "passed", PARTIAL: "partial credit", REVIEW: "awaiting review",
             SKIPPED: "skipped", NOT_RUN: "not run"}.get(status, "failed")

@@ -26,8 +26,8 @@ PARENT_ONLY = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 def pytest_command(impl: str | Path, json_path: Path, extra_args: Sequence[str] = (),
                    checks: str = "grader/checks") -> list[str]:
-    """The command line of one grading run."""
-    return [sys.executable, "-m", "pytest", checks, "-q", "-p", "no:cacheprovider",
+    """The command line of one grading run: a grading that counts, so never from the cache."""
+    return [sys.executable, "-m", "pytest", checks, "-q", "-p", "no:cacheprovider", "--no-cache",
             f"--impl={impl}", f"--grade-json={json_path}", *extra_args]
 
 

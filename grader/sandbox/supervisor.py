@@ -174,7 +174,7 @@ def _run_once(harness: Path, work: Path, limits: Limits, deselect: list[str],
         pytest_args = [str(harness / "grader" / "checks"), *canary_files, "-q", "-rN",
                        "-p", "no:cacheprovider", "-c", str(harness / "pyproject.toml"),
                        "--rootdir", str(harness), "--confcutdir", str(harness),
-                       "--impl=assignments"]
+                       "--impl=assignments", "--no-cache"]  # a grading that counts: fresh
         if limits.check_timeout:
             pytest_args += ["-o", f"timeout={limits.check_timeout:g}"]
         for nodeid in deselect:
