@@ -98,6 +98,31 @@ FRACTION_KEY = pytest.StashKey[tuple[float, str]]()
 NETWORK_KEY = pytest.StashKey[list[str]]()
 
 
+# Packages that pytest marks for assertion rewriting only because they ship a pytest
+# plugin; no check's assert lives in them.
+NOT_REWRITTEN = ("hypothesis", "_hypothesis_", "anyio", "pytest_benchmark", "pytest_recording",
+                 "pytest_timeout")
+
+
+def rewrite_only_the_checks(config) -> None:
+    """Let Python import the plugin libraries' modules as they are, without pytest's rewriting.
+
+    pytest rewrites the asserts of every package that ships a pytest plugin
+    (hypothesis alone is 70-odd modules). Where rewritten bytecode is not cached
+    (``PYTHONDONTWRITEBYTECODE``, a fresh CI runner) that is about a second of
+    parsing and compiling in every grading, for asserts no check relies on. The
+    checks and conftest files are still rewritten, as is what a plugin registers
+    explicitly (``vcr.matchers``).
+    """
+    from _pytest.assertion.rewrite import assertstate_key  # pytest is pinned (pyproject.toml)
+
+    hook = getattr(config.stash.get(assertstate_key, None), "hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.difference_update([name for name in marked if name.startswith(NOT_REWRITTEN)])
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
+
+
 class RubricError(pytest.UsageError):
     """The declared rubric is inconsistent; grading refuses to start."""
 
@@ -138,6 +163,7 @@ def pytest_configure(config):
     if not grading_here(config):
         return
     enter_grading_environment()
+    rewrite_only_the_checks(config)
     try:
         from hypothesis import HealthCheck, settings
 

@@ -33,6 +33,9 @@ print("PROBE " + json.dumps({{
     "env": {{k: os.environ.get(k) for k in VARS}},
     "frozen": gc.get_freeze_count(),
     "gc_threshold": gc.get_threshold(),
+    "rewritten": sorted(name for name, module in list(sys.modules.items())
+                        if type(getattr(module, "__loader__", None)).__name__
+                        == "AssertionRewritingHook"),
 }}))
 """
 
@@ -130,3 +133,15 @@ def test_configure_keeps_explicit_values(monkeypatch):
     assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "3"
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     assert threads.configure(1) == 4
+
+
+def test_only_the_checks_are_assertion_rewritten():
+    """pytest rewrites the asserts of every package that ships a plugin (hypothesis alone is
+    70-odd modules, compiled again in every run where bytecode is not cached): in a grading
+    only the checks and conftest files are."""
+    seen = probe("grader/checks/test_dspy.py", "-k", "split")
+    assert seen["code"] == 0
+    assert any(name.endswith("test_dspy") for name in seen["rewritten"]), seen["rewritten"]
+    libraries = [name for name in seen["rewritten"]
+                 if name.split(".")[0] in ("hypothesis", "anyio")]
+    assert not libraries, libraries
