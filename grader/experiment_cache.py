@@ -13,10 +13,10 @@ matches. The key is a hash of everything the run depends on:
   every module of the same folder it imports, followed import by import
   (``huggingface_lora.py`` and ``utils.py`` for the LoRA experiment, not
   ``dspy_example.py``);
-- the kit: its version, the hash of the checks and of the grader's own code,
-  of its datasets and fixtures (``data/``, ``fixtures/``: the tiny model is read
-  by native code, which no Python hook sees), the experiment's fixed arguments
-  and the seed;
+- the kit: its version and the hash of every file that decides a grade, as
+  :mod:`grader.manifest` lists them (the checks and the grader's own code, the
+  datasets and fixtures: the tiny model is read by native code, which no Python
+  hook sees), the experiment's fixed arguments and the seed;
 - the library versions (torch, transformers, peft, dspy, ...), Python's and
   the number of threads grading uses.
 
@@ -54,10 +54,10 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
-from .results import checks_hash, write_atomic
+from . import __version__, manifest
+from .results import write_atomic
 from .seam import Impl
-from .settings import DATA_DIR, FIXTURES_DIR, REPO_ROOT
+from .settings import REPO_ROOT
 from .threads import share, user_threads
 
 FORMAT = 1
@@ -194,24 +194,14 @@ def _library_versions() -> dict[str, str | None]:
     return versions
 
 
-def _grader_source() -> str:
-    """A hash of the grader's own code (the checks are in :func:`checks_hash`)."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "grader").rglob("*.py")):
-        digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _kit_hash() -> str:
+    """A hash of every file that decides a grade, as the manifest lists them.
 
-
-def _kit_files() -> str:
-    """A hash of the kit's datasets and fixtures (native code reads the tiny model unseen)."""
-    digest = hashlib.sha256()
-    for folder in (DATA_DIR, FIXTURES_DIR):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if "__pycache__" not in path.parts:
-                digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
-                digest.update(_digest(path).encode())
-    return digest.hexdigest()
+    :mod:`grader.manifest` covers the grader and its checks, the datasets and the
+    fixtures (whose tiny model native code reads, unseen by the audit hook).
+    """
+    files = manifest.build()["files"]
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- files a run reads
@@ -292,8 +282,8 @@ class ExperimentCache:
         """The hash of everything experiment ``name`` depends on before it runs."""
         if self._common is None:
             self._common = {
-                "kit": __version__, "checks": checks_hash(), "grader": _grader_source(),
-                "kit_files": _kit_files(), "libraries": _library_versions(), "seed": self.seed,
+                "kit": __version__, "kit_files": _kit_hash(),
+                "libraries": _library_versions(), "seed": self.seed,
                 "threads": user_threads() or share(),  # as grader.threads.configure decides
             }
         parts = {**self._common, "experiment": name, "arguments": arguments,
