@@ -34,6 +34,7 @@ never imports it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -187,6 +188,60 @@ class CachedPersister:
         FilesystemPersister.save_cassette(cassette_path, cassette_dict, serializer)
 
 
+def _loaded_once_class():
+    """:class:`vcr.cassette.Cassette`, keeping what it loads from a file for the process."""
+    from vcr.cassette import Cassette
+
+    class LoadedOnce(Cassette):
+        """A replayed cassette whose interactions are loaded once per file version.
+
+        vcrpy passes every interaction through its filters again each time a
+        cassette is opened (a deep copy of each response): 30 ms for the DSPy
+        recordings, opened by a dozen checks. Replay never writes a cassette,
+        so the loaded interactions are kept and every later opening shares them
+        (vcrpy already plays one response many times with allow_playback_repeats).
+        """
+
+        kept: dict[tuple[str, int], tuple] = {}
+
+        def _load(self):
+            path = Path(self._path)
+            try:
+                key = (str(path.resolve()), path.stat().st_mtime_ns)
+            except OSError:
+                return super()._load()
+            if key not in self.kept:
+                super()._load()
+                self.kept[key] = (list(self.data), list(self._old_interactions), self._metadata)
+                return None
+            data, old, self._metadata = self.kept[key]
+            self.data, self._old_interactions = list(data), list(old)
+            self._loaded_count = len(self.data)
+            self.dirty = False
+            self.rewound = True
+            return None
+
+    return LoadedOnce
+
+
+_LOADED_ONCE = []
+
+
+def _replay_cassette(cassette: Path):
+    """``use_cassette`` for replay, through :func:`_loaded_once_class`."""
+    if not _LOADED_ONCE:
+        _LOADED_ONCE.append(_loaded_once_class())
+    recorder = make_vcr("none")
+    return _LOADED_ONCE[0].use_arg_getter(functools.partial(
+        recorder.get_merged_config, path=str(cassette), allow_playback_repeats=True))
+
+
+def warm(cassette: str | Path = CASSETTE) -> None:
+    """Parse the recordings now (they are kept for the process and any process it forks)."""
+    with replay(cassette):
+        pass
+
+
 def vcr_config(record_mode: str = "none") -> dict:
     """The vcrpy / pytest-recording settings for the DSPy cassettes.
 
@@ -241,7 +296,7 @@ def replay(cassette: str | Path = CASSETTE) -> Iterator[object]:
     misses: list[str] = []
     try:
         with placeholder_key(), \
-                make_vcr("none").use_cassette(str(cassette), allow_playback_repeats=True) as tape:
+                _replay_cassette(cassette) as tape:
             can_play = tape.can_play_response_for
 
             def can_play_or_stop(request):
