@@ -45,6 +45,11 @@ with ``experiments.observed("enhancement", "optimizer_steps")``. Instruments
 must not change what the function computes; one that raises fails the run
 like the function would, so keep them simple.
 
+**Run ahead.** Where a second core is free, a worker process forked once the
+checks are collected runs the experiments while the other checks run, and the
+checks that read experiments run last (:mod:`grader.ahead`). A failure there is
+run again here, so it reads as described above.
+
 **Remembered across runs.** A student's plain ``pytest`` reads an experiment's
 figures and observations from the last run when nothing it depends on changed
 (:mod:`grader.experiment_cache`; the run's :attr:`Run.cached_at` says when it
@@ -58,9 +63,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import analysis_doc, heap
-from .experiment_cache import ExperimentCache, recording
+from . import ahead, analysis_doc, heap
+from .experiment_cache import ExperimentCache, decode, recording
 from .seam import Impl
+
+# What the experiments import, the lazily loaded parts included (transformers' Trainer,
+# vcrpy through the DSPy recordings); the grading's own checks import them too.
+LORA_LIBRARIES = ("torch", "transformers", "transformers.trainer", "peft")
+DSPY_LIBRARIES = ("dspy", "litellm", "grader.replay_dspy")
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class Experiment:
     compute: Callable[[Impl], dict]
     title: str                      # as the score table names it
     arguments: dict = field(default_factory=dict)  # the fixed arguments compute() passes
+    libraries: tuple[str, ...] = ()  # imported before a worker runs it ahead (grader.ahead)
 
     @property
     def module(self) -> str:
@@ -84,13 +95,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("lora", "huggingface_lora.run_experiment",
                "test_lora_parameter_figures_match_code", analysis_doc.recompute_lora,
                "LoRA experiment", {**analysis_doc.LORA_ARGS,
-                                   "model": analysis_doc.TINY_MODEL_DIR.name}),
+                                   "model": analysis_doc.TINY_MODEL_DIR.name}, LORA_LIBRARIES),
     Experiment("dspy", "dspy_example.run_experiment",
                "test_dspy_metric_figures_match_code", analysis_doc.recompute_dspy,
-               "DSPy experiment", dict(analysis_doc.DSPY_ARGS)),
+               "DSPy experiment", dict(analysis_doc.DSPY_ARGS), DSPY_LIBRARIES),
     Experiment("enhancement", "enhancement.run_enhancement",
                "test_enhancement_rerun_matches", analysis_doc.recompute_enhancement,
-               "enhancement"),
+               "enhancement", {}, LORA_LIBRARIES),
 )}
 
 Instrument = Callable[[], contextlib.AbstractContextManager]
@@ -146,12 +157,60 @@ class Experiments:
         self.current: str | None = None  # the check running now (set by the plugin)
         self.runs: dict[str, Run] = {}
         self.cache = cache
+        self.worker: ahead.Worker | None = None
+        self._ahead_keys: dict[str, str | None] = {}
 
     def run(self, name: str) -> Run:
         """Run experiment ``name`` unless it already ran; its :class:`Run` either way."""
         if name not in self.runs:
-            self.runs[name] = self._from_cache(name) or self._fresh(name)
+            self.runs[name] = (self._from_worker(name) or self._from_cache(name)
+                               or self._fresh(name))
         return self.runs[name]
+
+    def start_ahead(self, names: list[str], limits: dict[str, float]) -> bool:
+        """Run experiments ``names`` ahead in a worker process (:mod:`grader.ahead`), if possible.
+
+        Experiments the cache answers are left out. ``limits`` are the owner
+        checks' time limits. True when a worker started.
+        """
+        wanted = [n for n in names if n not in self.runs and self._from_cache(n) is None]
+        self._ahead_keys = {n: self._key(n) for n in wanted}
+        libraries = list(dict.fromkeys(lib for n in wanted for lib in EXPERIMENTS[n].libraries))
+        self.worker = ahead.start(self, wanted, limits, libraries)
+        return self.worker is not None
+
+    def stop_ahead(self) -> None:
+        """Stop the worker, if one runs."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def _from_worker(self, name: str) -> Run | None:
+        """The worker's run of ``name``; None when it has none to give (then run it here)."""
+        if self.worker is None or name not in self.worker.pending:
+            return None
+        try:
+            outcome = self.worker.take(name)
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - pytest-timeout ended the wait
+            return Run(error=exc, first_check=self.current)
+        if outcome is None or outcome.get("status") not in ("ok", "timeout"):
+            return None  # it failed there: run it here, so it fails as it always does
+        if outcome["status"] == "timeout":
+            return Run(error=ahead.timeout_error(outcome["limit"]), first_check=self.current,
+                       seconds=outcome["limit"])
+        try:
+            run = Run(value=decode(outcome["value"]), first_check=self.current,
+                      observed={k: decode(v) for k, v in outcome["observed"].items()},
+                      seconds=float(outcome["seconds"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        key = self._ahead_keys.get(name)
+        if key is not None:
+            self.cache.store(name, key, run.value, run.observed, run.seconds,
+                             ahead.reads_of(outcome, self.cache.roots))
+        return run
 
     def _key(self, name: str) -> str | None:
         """The cache key of experiment ``name``; None without a cache (or if it cannot be made)."""
@@ -174,12 +233,25 @@ class Experiments:
                    first_check=self.current, cached_at=entry["created"])
 
     def _fresh(self, name: str) -> Run:
-        experiment = EXPERIMENTS[name]
         key = self._key(name)  # before the run: the sources as they were when it started
+        run, reads = self.compute(name, record_reads=key is not None)
+        if key is not None and run.error is None:  # a failure is never kept
+            self.cache.store(name, key, run.value, run.observed, run.seconds, reads)
+        return run
+
+    def compute(self, name: str, record_reads: bool = False) -> tuple[Run, object]:
+        """Run experiment ``name`` here and now, inside its instruments.
+
+        Returns the :class:`Run` and, with ``record_reads``, the files it read
+        (for the cache). Whatever the student's function raises is kept in the run.
+        """
+        experiment = EXPERIMENTS[name]
         run = Run(first_check=self.current)
+        reads = None
         start = time.perf_counter()
         with contextlib.ExitStack() as outer:
-            reads = outer.enter_context(recording(self.cache.roots)) if key else None
+            if record_reads:
+                reads = outer.enter_context(recording(self.cache.roots))
             try:
                 with contextlib.ExitStack() as stack:
                     # Import first and settle the heap (grader.heap): the libraries it brings
@@ -194,9 +266,7 @@ class Experiments:
             except BaseException as exc:  # noqa: BLE001 - student code may raise or exit
                 run.error = exc           # (pytest-timeout's Failed is a BaseException too)
         run.seconds = time.perf_counter() - start
-        if key is not None and run.error is None:  # a failure is never kept
-            self.cache.store(name, key, run.value, run.observed, run.seconds, reads)
-        return run
+        return run, reads
 
     def charged_check(self, name: str) -> str | None:
         """The check charged when experiment ``name`` fails."""

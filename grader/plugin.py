@@ -204,6 +204,27 @@ def credit(request):
     return award
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselected what they deselect
+def pytest_collection_modifyitems(session, config, items):
+    grading = getattr(config, "_grader", None)
+    if grading is not None:
+        grading.order_experiment_checks_last(items)
+
+
+def _time_limit(item) -> float:
+    """The seconds pytest-timeout allows ``item`` (0: no limit)."""
+    marker = item.get_closest_marker("timeout")
+    try:
+        if marker is not None and (marker.args or "timeout" in marker.kwargs):
+            return float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+        option = item.config.getoption("timeout", None)
+        if option is not None:
+            return float(option)
+        return float(item.config.getini("timeout") or os.environ.get("PYTEST_TIMEOUT") or 0)
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+
+
 def _marker_args(item) -> dict | None:
     marker = item.get_closest_marker("rubric")
     if marker is None:
@@ -399,8 +420,35 @@ class _GradingSession:
                 self.result.checks.remove(check)
                 self.result.partial_run = True
 
+    def order_experiment_checks_last(self, items) -> None:
+        """Run the checks that read experiments last, and every check that depends on one.
+
+        Their experiments then have the rest of the run to finish in the worker
+        (grader.ahead); the order changes no check's outcome.
+        """
+        late = {item.nodeid for item in items if "experiments" in getattr(item, "fixturenames", ())}
+        grown = True
+        while grown:  # a check depending on a late check must run after it
+            grown = False
+            for item in items:
+                deps = (_marker_args(item) or {}).get("depends", ()) or ()
+                if item.nodeid not in late and any(
+                        set(self._resolve(item, dep)) & late for dep in deps):
+                    late.add(item.nodeid)
+                    grown = True
+        items[:] = ([item for item in items if item.nodeid not in late]
+                    + [item for item in items if item.nodeid in late])
+
     def pytest_collection_finish(self, session):
         heap.settle()  # keep the cycle collector off what is imported so far
+        if not self.graded or self.config.option.collectonly:
+            return
+        position = {item.name: number for number, item in enumerate(session.items)}
+        owners = {item.name: item for item in session.items}
+        names = sorted((name for name, e in EXPERIMENTS.items() if e.owner in owners),
+                       key=lambda name: position[EXPERIMENTS[name].owner])
+        self.experiments.start_ahead(
+            names, {name: _time_limit(owners[EXPERIMENTS[name].owner]) for name in names})
 
     def pytest_runtest_teardown(self, item, nextitem):
         heap.settle_if_imported()  # a check may have imported a library (torch, peft, ...)
@@ -496,6 +544,7 @@ class _GradingSession:
 
     # -- the end
     def pytest_sessionfinish(self, session, exitstatus):
+        self.experiments.stop_ahead()
         self.guard.uninstall()
         if not self.graded:
             return

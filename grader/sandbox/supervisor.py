@@ -118,6 +118,7 @@ def _child_env(work: Path, threads: int) -> dict:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
+        "GRADER_AHEAD": "0",  # no experiment worker (grader.ahead): submissions run side by side
         **child_env(threads),
         **hermetic_env(),
     }
