@@ -9,7 +9,10 @@ machine, so the ratios compare like with like even when the machine is shared
 measurements (1, 2, 4, 5, 6) run ``--repeat`` times, interleaved, and the median counts:
 
 1. import floor: ``python -c "import torch, transformers, peft, dspy, openai, litellm"``;
-2. full grading of the reference, fresh: ``python -m pytest --impl reference -q --no-cache``;
+2. full grading of the reference, fresh: ``python -m pytest --impl reference -q --no-cache``
+   (the experiments run ahead in a worker process where a second core allows it,
+   grader/ahead.py); 2b. the same with ``GRADER_AHEAD=0`` (every experiment in the
+   grading process, as with one core);
 3. the same with one busy-loop process per usable core running beside it;
 4. the OpenAI checks alone: ``python -m pytest grader/checks/test_openai.py --impl reference``;
 5. a student's re-run with nothing changed: a copy of the reference graded with the
@@ -53,8 +56,8 @@ CACHED = " from cache, "  # in the lines the score table ends with
 
 
 def clean_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in THREAD_VARS and k not in ("GRADER_NO_CACHE", "GRADER_CACHE_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS
+           and k not in ("GRADER_NO_CACHE", "GRADER_CACHE_DIR", "GRADER_AHEAD")}
     env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1",
                DSPY_CACHEDIR=tempfile.mkdtemp(prefix="bench-dspy-"), **(extra or {}))
     return env
@@ -134,6 +137,7 @@ def main() -> int:
 
     quiet_commands = {"import floor": [python, "-c", IMPORTS],
                       "full grading, quiet (fresh)": grade,
+                      "  the same, no worker (GRADER_AHEAD=0)": grade,
                       "OpenAI checks alone": grade + ["grader/checks/test_openai.py"],
                       "re-run, nothing changed (cache)": student,
                       "re-run, huggingface_lora.py edited": student}
@@ -143,7 +147,10 @@ def main() -> int:
             if name.endswith("edited"):
                 with edited.open("a", encoding="utf-8") as handle:
                     handle.write(f"# edit {number}\n")
-            samples[name].append(timed(command, root, cache if command is student else None))
+            extra = cache if command is student else None
+            if name.endswith("(GRADER_AHEAD=0)"):
+                extra = {"GRADER_AHEAD": "0"}
+            samples[name].append(timed(command, root, extra))
     rows: dict[str, tuple] = {name: median(runs) for name, runs in samples.items()}
     loops = busy_loops(cores)
     try:
@@ -170,6 +177,7 @@ def main() -> int:
     partial = rows["OpenAI checks alone"][0]
     unchanged = rows["re-run, nothing changed (cache)"][0]
     edit = rows["re-run, huggingface_lora.py edited"][0]
+    alone = rows["  the same, no worker (GRADER_AHEAD=0)"][0]
     goals = [("full grading (fresh) / import floor", quiet / floor, "<=", 1.5),
              ("re-run unchanged, beyond imports / floor", (unchanged - floor) / floor, "<=", 0.5),
              ("busy grading / quiet grading", busy / quiet, "<=", 2.0),
@@ -181,13 +189,15 @@ def main() -> int:
     for name, value, sense, goal in goals:
         met = value <= goal if sense == "<=" else value >= goal
         print(f"{name:42} {value:8.2f}  goal {sense} {goal:g}: {'met' if met else 'NOT met'}")
+    print(f"{'  without the worker / import floor':42} {alone / floor:8.2f}")
     print(f"{'re-run after one edit, beyond unchanged':42} {edit - unchanged:8.1f}  seconds "
           f"(fresh grading pays {quiet - unchanged:.1f} s beyond it for all three experiments)")
     # CPU seconds suffer less from other programs on a shared machine than wall seconds do.
     cpu = {name: row[2] for name, row in rows.items()}
     floor_cpu, unchanged_cpu = cpu["import floor"], cpu["re-run, nothing changed (cache)"]
     print("the same in CPU seconds (steadier on a shared machine): "
-          f"fresh / floor {cpu['full grading, quiet (fresh)'] / floor_cpu:.2f}, "
+          f"fresh / floor {cpu['full grading, quiet (fresh)'] / floor_cpu:.2f} "
+          f"(no worker {cpu['  the same, no worker (GRADER_AHEAD=0)'] / floor_cpu:.2f}), "
           f"unchanged re-run beyond imports / floor "
           f"{(unchanged_cpu - floor_cpu) / floor_cpu:.2f}, edited re-run beyond unchanged "
           f"{cpu['re-run, huggingface_lora.py edited'] - unchanged_cpu:.1f} s, "
