@@ -31,12 +31,31 @@ def _grade_only(result: dict) -> dict:
     return result
 
 
+# Runs first in every script: ``here_calls`` lists the experiments the grading process
+# computes itself (the worker's, run in another process, do not count).
+COUNT_HERE = """
+import os
+from grader.experiments import Experiments
+from grader.seam import Impl
+
+parent, real, here_calls = os.getpid(), Experiments.compute, []
+
+def compute(self, name, record_reads=False):
+    if os.getpid() == parent:
+        here_calls.append(name)
+    return real(self, name, record_reads)
+
+Experiments.compute = compute
+"""
+
+
 def _script(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter at the kit's root (a fork needs a lone thread)."""
+    """Run :data:`COUNT_HERE`, then ``code``, in a fresh interpreter at the kit's root (a fork
+    needs a process with one thread)."""
     env = {**os.environ, "GRADER_AHEAD": "1", "HF_HUB_OFFLINE": "1",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-c", COUNT_HERE + textwrap.dedent(code)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 # ---------------------------------------------------------------- when it runs
@@ -128,18 +147,7 @@ def test_the_worker_computes_what_the_grading_process_would():
     proc = _script("""
         import grader.checks.test_creativity  # registers the enhancement's instrument
         from grader.experiment_cache import _same
-        from grader.experiments import Experiments
-        from grader.seam import Impl
 
-        import os
-        parent, real, here_calls = os.getpid(), Experiments.compute, []
-
-        def compute(self, name, record_reads=False):
-            if os.getpid() == parent:
-                here_calls.append(name)
-            return real(self, name, record_reads)
-
-        Experiments.compute = compute
         ahead = Experiments(Impl("reference"))
         assert ahead.start_ahead(["enhancement"], {"enhancement": 300})
         from_worker = ahead.run("enhancement")
@@ -160,21 +168,18 @@ def test_the_worker_computes_what_the_grading_process_would():
 @needs_two_cores
 def test_a_worker_that_dies_hands_the_experiment_back():
     proc = _script("""
-        import os
-        from grader.experiments import Experiments
-        from grader.seam import Impl
+        counting = Experiments.compute
 
-        parent, real = os.getpid(), Experiments.compute
-
-        def compute(self, name, record_reads=False):
+        def dying(self, name, record_reads=False):
             if os.getpid() != parent:
                 os._exit(3)  # the worker dies: a crash, or student code calling os._exit
-            return real(self, name, record_reads)
+            return counting(self, name, record_reads)
 
-        Experiments.compute = compute
+        Experiments.compute = dying
         experiments = Experiments(Impl("reference"))
         assert experiments.start_ahead(["enhancement"], {})
         run = experiments.run("enhancement")
+        assert here_calls == ["enhancement"], here_calls
         assert run.error is None and run.value["approach"] == "lora", run
         assert experiments.worker.pid == 0 and "enhancement" not in experiments.worker.done
         print("handed back")
@@ -208,18 +213,6 @@ def test_an_experiment_past_its_limit_fails_as_pytest_timeout_would(tmp_path):
     enhancement.write_text(source.replace(marker, "    import time\n    time.sleep(60)\n"
                                           + marker, 1), encoding="utf-8")
     proc = _script(f"""
-        import os
-        from grader.experiments import Experiments
-        from grader.seam import Impl
-
-        parent, real, here_calls = os.getpid(), Experiments.compute, []
-
-        def compute(self, name, record_reads=False):
-            if os.getpid() == parent:
-                here_calls.append(name)
-            return real(self, name, record_reads)
-
-        Experiments.compute = compute
         experiments = Experiments(Impl({str(impl)!r}))
         assert experiments.start_ahead(["enhancement"], {{"enhancement": 2.0}})
         run = experiments.run("enhancement")
