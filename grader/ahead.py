@@ -8,8 +8,9 @@ is free the two can overlap:
 
 1. Once the checks are collected, the grading process imports the libraries
    the experiments need (torch, transformers, peft, dspy: it imports them
-   for its own checks anyway) and forks. The worker shares every module
-   already imported (copy-on-write), so it starts at once.
+   for its own checks anyway), parses the DSPy recordings, and forks. The
+   worker shares every module already imported (copy-on-write), so it
+   starts at once.
 2. The worker imports the student's modules and runs each experiment as the
    grading process would (:meth:`Experiments.compute`, inside the same
    instruments), one after the other, and leaves what the checks read in a
@@ -46,10 +47,9 @@ import threading
 from pathlib import Path
 
 from . import heap
-from .experiment_cache import NotPlainData, _Reads, _same, decode, encode
+from .experiment_cache import NotPlainData, _Reads, as_plain
+from .results import write_atomic
 from .threads import usable_cores
-
-TIMEOUT_MESSAGE = "Timeout (>{limit}s) from pytest-timeout."  # pytest-timeout's own words
 
 
 def possible() -> str | None:
@@ -129,12 +129,13 @@ class Worker:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start(experiments, names: list[str], limits: dict[str, float],
-          libraries: list[str]) -> Worker | None:
+def start(experiments, names: list[str], limits: dict[str, float], libraries: list[str],
+          warm: list = ()) -> Worker | None:
     """Fork a worker running experiments ``names`` in that order; None where it cannot start.
 
     ``limits`` are the owner checks' time limits in seconds (0: none);
-    ``libraries`` are imported first, here, so that the worker shares them.
+    ``libraries`` are imported first, here, and the ``warm`` functions called
+    (parsing the DSPy recordings), so that the worker shares what they load.
     """
     if not names or possible() is not None:
         return None
@@ -143,9 +144,9 @@ def start(experiments, names: list[str], limits: dict[str, float],
             __import__(library)
         except Exception:  # noqa: BLE001 - a broken library: the checks will say so
             return None
-    if "grader.replay_dspy" in libraries:  # parse the DSPy recordings once, for both processes
-        with contextlib.suppress(Exception):
-            sys.modules["grader.replay_dspy"].warm()
+    for function in warm:
+        with contextlib.suppress(Exception):  # the worker will then do it itself
+            function()
     heap.settle()  # freeze what is imported: the worker then shares those pages untouched
     if threading.active_count() > 1:  # a library started a thread while importing
         return None
@@ -196,10 +197,7 @@ def _run_worker(experiments, names, limits, folder: Path, pipe: int) -> None:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         outcome = _outcome(name, run, reads, limit)
-        path = folder / f"{name}.json"
-        path.with_suffix(".part").write_text(json.dumps(outcome, allow_nan=False),
-                                             encoding="utf-8")
-        path.with_suffix(".part").replace(path)
+        write_atomic(folder / f"{name}.json", json.dumps(outcome, allow_nan=False))
         os.write(pipe, name.encode() + b"\n")
 
 
@@ -210,12 +208,7 @@ def _outcome(name: str, run, reads, limit: float) -> dict:
     if run.error is not None:
         return {"name": name, "status": "failed"}
     try:
-        value = encode(run.value)
-        observed = {k: encode(v) for k, v in run.observed.items()}
-        back = json.loads(json.dumps({"value": value, "observed": observed}, allow_nan=False))
-        if (not _same(decode(back["value"]), run.value)
-                or not _same({k: decode(v) for k, v in back["observed"].items()}, run.observed)):
-            return {"name": name, "status": "not plain data"}
+        value, observed = as_plain(run.value, run.observed)
     except (NotPlainData, ValueError, RecursionError):
         return {"name": name, "status": "not plain data"}
     outcome = {"name": name, "status": "ok", "value": value, "observed": observed,
@@ -238,5 +231,6 @@ def reads_of(outcome: dict, roots) -> _Reads:
 def timeout_error(limit: float) -> BaseException:
     """The error pytest-timeout raises in a check that runs past ``limit`` seconds."""
     import pytest
+    import pytest_timeout
 
-    return pytest.fail.Exception(TIMEOUT_MESSAGE.format(limit=limit))
+    return pytest.fail.Exception(pytest_timeout.PYTEST_FAILURE_MESSAGE % limit)

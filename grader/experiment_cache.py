@@ -311,20 +311,30 @@ class ExperimentCache:
               reads: _Reads) -> bool:
         """Keep a successful run; False (and nothing written) when it is not plain data."""
         try:
+            value_data, observed_data = as_plain(value, observed)
             entry = {"format": FORMAT, "experiment": name, "key": key, "created": time.time(),
-                     "seconds": seconds, "value": encode(value),
-                     "observed": {k: encode(v) for k, v in observed.items()},
+                     "seconds": seconds, "value": value_data, "observed": observed_data,
                      "files": {p: _digest(Path(p)) for p in sorted(reads.files - reads.written)},
                      "folders": {p: _listing(Path(p)) for p in sorted(reads.folders)}}
-            text = json.dumps(entry, allow_nan=False)
-            back = json.loads(text)
-            if (not _same(decode(back["value"]), value)
-                    or not _same({k: decode(v) for k, v in back["observed"].items()}, observed)):
-                return False
-            write_atomic(self._path(name), text + "\n")
+            write_atomic(self._path(name), json.dumps(entry, allow_nan=False) + "\n")
             return True
         except (NotPlainData, OSError, ValueError, RecursionError):
             return False
+
+
+def as_plain(value, observed: dict) -> tuple[object, dict]:
+    """An experiment's figures and observations encoded (:func:`encode`) for JSON.
+
+    Raises NotPlainData unless both come back identical, types included, through
+    JSON text and :func:`decode` (the cache and the worker of grader.ahead both
+    hand on only what does).
+    """
+    encoded = {"value": encode(value), "observed": {k: encode(v) for k, v in observed.items()}}
+    back = json.loads(json.dumps(encoded, allow_nan=False))
+    if (not _same(decode(back["value"]), value)
+            or not _same({k: decode(v) for k, v in back["observed"].items()}, observed)):
+        raise NotPlainData("does not come back identical through JSON")
+    return encoded["value"], encoded["observed"]
 
 
 def _same(a, b) -> bool:

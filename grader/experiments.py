@@ -67,10 +67,17 @@ from . import ahead, analysis_doc, heap
 from .experiment_cache import ExperimentCache, decode, recording
 from .seam import Impl
 
-# What the experiments import, the lazily loaded parts included (transformers' Trainer,
-# vcrpy through the DSPy recordings); the grading's own checks import them too.
+# What the experiments import, the lazily loaded parts included (transformers' Trainer);
+# the grading's own checks import them too.
 LORA_LIBRARIES = ("torch", "transformers", "transformers.trainer", "peft")
-DSPY_LIBRARIES = ("dspy", "litellm", "grader.replay_dspy")
+DSPY_LIBRARIES = ("dspy", "litellm")
+
+
+def _load_dspy_recordings() -> None:
+    """Parse the DSPy recordings (kept for the process, and for a worker it forks)."""
+    from . import replay_dspy
+
+    replay_dspy.warm()
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class Experiment:
     title: str                      # as the score table names it
     arguments: dict = field(default_factory=dict)  # the fixed arguments compute() passes
     libraries: tuple[str, ...] = ()  # imported before a worker runs it ahead (grader.ahead)
+    warm: Callable[[], None] | None = None  # work done before the fork, then shared
 
     @property
     def module(self) -> str:
@@ -98,7 +106,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                                    "model": analysis_doc.TINY_MODEL_DIR.name}, LORA_LIBRARIES),
     Experiment("dspy", "dspy_example.run_experiment",
                "test_dspy_metric_figures_match_code", analysis_doc.recompute_dspy,
-               "DSPy experiment", dict(analysis_doc.DSPY_ARGS), DSPY_LIBRARIES),
+               "DSPy experiment", dict(analysis_doc.DSPY_ARGS), DSPY_LIBRARIES,
+               _load_dspy_recordings),
     Experiment("enhancement", "enhancement.run_enhancement",
                "test_enhancement_rerun_matches", analysis_doc.recompute_enhancement,
                "enhancement", {}, LORA_LIBRARIES),
@@ -176,7 +185,8 @@ class Experiments:
         wanted = [n for n in names if n not in self.runs and self._from_cache(n) is None]
         self._ahead_keys = {n: self._key(n) for n in wanted}
         libraries = list(dict.fromkeys(lib for n in wanted for lib in EXPERIMENTS[n].libraries))
-        self.worker = ahead.start(self, wanted, limits, libraries)
+        warm = [EXPERIMENTS[n].warm for n in wanted if EXPERIMENTS[n].warm is not None]
+        self.worker = ahead.start(self, wanted, limits, libraries, warm)
         return self.worker is not None
 
     def stop_ahead(self) -> None:

@@ -160,46 +160,23 @@ def _scrub_response(response: dict) -> dict:
     return response
 
 
-class CachedPersister:
-    """vcrpy's file persister, keeping each parsed cassette in memory (it is read-only here).
-
-    Several checks replay the same large cassette; parsing its YAML once per
-    process instead of once per check saves about a second each time.
-    """
-
-    _cache: dict[tuple[str, float], tuple] = {}
-
-    @classmethod
-    def load_cassette(cls, cassette_path, serializer):
-        """Parse the cassette once per file version; later calls reuse it."""
-        from vcr.persisters.filesystem import FilesystemPersister
-
-        path = Path(cassette_path)
-        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else -1.0)
-        if key not in cls._cache:
-            cls._cache[key] = FilesystemPersister.load_cassette(path, serializer)
-        return cls._cache[key]
-
-    @staticmethod
-    def save_cassette(cassette_path, cassette_dict, serializer):
-        """Write the cassette as vcrpy's own persister does."""
-        from vcr.persisters.filesystem import FilesystemPersister
-
-        FilesystemPersister.save_cassette(cassette_path, cassette_dict, serializer)
-
-
+@functools.cache
 def _loaded_once_class():
-    """:class:`vcr.cassette.Cassette`, keeping what it loads from a file for the process."""
+    """:class:`vcr.cassette.Cassette`, keeping what it loads from a file for the process.
+
+    Made on first use: vcrpy is imported only by the checks that replay.
+    """
     from vcr.cassette import Cassette
 
     class LoadedOnce(Cassette):
         """A replayed cassette whose interactions are loaded once per file version.
 
-        vcrpy passes every interaction through its filters again each time a
-        cassette is opened (a deep copy of each response): 30 ms for the DSPy
-        recordings, opened by a dozen checks. Replay never writes a cassette,
-        so the loaded interactions are kept and every later opening shares them
-        (vcrpy already plays one response many times with allow_playback_repeats).
+        vcrpy parses the file and passes every interaction through its filters
+        again each time a cassette is opened (a deep copy of each response): 0.4 s
+        the first time for the DSPy recordings, 30 ms each time after, and a
+        dozen checks open them. Replay never writes a cassette, so the loaded
+        interactions are kept and every later opening shares them (vcrpy
+        already plays one response many times with allow_playback_repeats).
         """
 
         kept: dict[tuple[str, int], tuple] = {}
@@ -224,15 +201,10 @@ def _loaded_once_class():
     return LoadedOnce
 
 
-_LOADED_ONCE = []
-
-
 def _replay_cassette(cassette: Path):
-    """``use_cassette`` for replay, through :func:`_loaded_once_class`."""
-    if not _LOADED_ONCE:
-        _LOADED_ONCE.append(_loaded_once_class())
+    """``make_vcr("none").use_cassette(cassette, ...)``, through :func:`_loaded_once_class`."""
     recorder = make_vcr("none")
-    return _LOADED_ONCE[0].use_arg_getter(functools.partial(
+    return _loaded_once_class().use_arg_getter(functools.partial(
         recorder.get_merged_config, path=str(cassette), allow_playback_repeats=True))
 
 
@@ -267,7 +239,6 @@ def make_vcr(record_mode: str = "none"):
     config.pop("allow_playback_repeats")  # a per-cassette option: see use_cassette() calls
     recorder = vcr.VCR(**config)
     recorder.register_matcher(MATCHER, match_inputs)
-    recorder.register_persister(CachedPersister)
     return recorder
 
 
