@@ -3,6 +3,7 @@ reported as without the worker, and a worker that fails handing the work back.""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -98,10 +99,9 @@ def test_only_plain_data_comes_back():
 def _reads_experiments(check: str) -> bool:
     """Whether the check function ``check`` takes the ``experiments`` fixture."""
     for path in CHECKS.glob("test_*.py"):
-        text = path.read_text(encoding="utf-8")
-        if f"def {check}(" in text:
-            parameters = text.split(f"def {check}(", 1)[1].split(")", 1)[0].split(",")
-            return "experiments" in [p.strip().split(":")[0] for p in parameters]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == check:
+                return "experiments" in [arg.arg for arg in node.args.args]
     raise AssertionError(f"{check} not found")
 
 
