@@ -55,7 +55,6 @@ against the reference) and no positions to highlight passages with.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import keyword
 import re
 import zlib
@@ -82,7 +81,6 @@ COMMON_LIMIT = 10      # a fingerprint in more submissions than this is common t
 DEFAULT_THRESHOLD = 0.4
 MAX_FILE_BYTES = 2_000_000  # larger files are noted and not compared
 MAX_FILES = 500        # compared files of one submission; the rest are noted
-VERSION = 1            # of the fingerprints' format: cached records of another are redone
 
 CODE, PROSE = "code", "prose"
 PROSE_SUFFIXES = {".md", ".txt", ".jsonl", ".json", ".csv", ".yaml", ".yml", ".tsv", ""}
@@ -263,7 +261,7 @@ def fingerprint_submission(assignments: Path, starter: dict[str, list[int]] | No
     """
     starter_sets = {kind: frozenset(values) for kind, values in (starter or {}).items()}
     files, notes = submission_files(Path(assignments))
-    record: dict = {"version": VERSION, "files": {}, "notes": notes}
+    record: dict = {"files": {}, "notes": notes}
     for relative, path in files.items():
         text, problem = read_text(path)
         if text is None:
@@ -435,12 +433,3 @@ def passages(links: list, gap: int = 4 * (CODE_K + CODE_WINDOW)) -> list[tuple[i
         out.append((min(i[2] for i, _ in chain), max(i[3] for i, _ in chain),
                     min(m[2] for _, m in chain), max(m[3] for _, m in chain)))
     return sorted(out)
-
-
-def starter_digest(starter: dict[str, list[int]]) -> str:
-    """What a cached fingerprint record depends on besides its files: the starter, the method."""
-    digest = hashlib.sha256(f"{VERSION}:{CODE_K}:{CODE_WINDOW}:{PROSE_K}:{PROSE_WINDOW}:"
-                            f"{MAX_FILE_BYTES}".encode())
-    for kind in (CODE, PROSE):
-        digest.update(repr(starter.get(kind, [])).encode())
-    return digest.hexdigest()[:16]
