@@ -119,7 +119,7 @@ def main() -> int:
 
         limits = Limits(timeout=args.timeout, threads=1, isolate=True)
         local = grade_threads(template, expected, folders, limits)
-        with local_cluster(source_root) as (address, _):
+        with local_cluster(source_root) as (address, _, _):
             remote = grade_workers(address, template, expected, folders, limits)
 
         print(f"\nbatch scale benchmark ({os.cpu_count()} CPUs, kit {args.kit}, "

@@ -1,9 +1,10 @@
 """A Dask scheduler and workers on 127.0.0.1, for tests/test_cluster.py and bench/bench_scale.py.
 
-``with local_cluster(cwd) as (address, workers):`` starts a scheduler and two
-``dask worker`` processes (one thread each, no nanny, no dashboard) on the
-loopback interface, waits until both have joined, and stops every process
-(with its process group) when the block ends.
+``with local_cluster(cwd) as (address, workers, add_worker):`` starts a
+scheduler and two ``dask worker`` processes (one thread each, no nanny, no
+dashboard) on the loopback interface and waits until both have joined;
+``add_worker()`` starts one more (it joins on its own). Every process is
+stopped (with its process group) when the block ends.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from grader import procs as procs_mod
@@ -27,8 +28,9 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def local_cluster(cwd: Path, workers: int = 2,
-                  logs: Path | None = None) -> Iterator[tuple[str, list[subprocess.Popen]]]:
-    """Yield the scheduler's address and the worker processes.
+                  logs: Path | None = None) -> Iterator[tuple[str, list[subprocess.Popen],
+                                                               Callable[[], subprocess.Popen]]]:
+    """Yield the scheduler's address, the worker processes and a function that starts another.
 
     Each process writes to ``logs``/NAME.log (scheduler.log, worker1.log, ...), or
     nowhere when ``logs`` is None. A worker that loses its scheduler gives up after
@@ -55,15 +57,22 @@ def local_cluster(cwd: Path, workers: int = 2,
     try:
         start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
               "--port", str(port), "--no-dashboard")
-        pool = [start(f"worker{n}", "distributed.cli.dask_worker", address, "--host",
-                      "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                      "--death-timeout", "120", "--name", f"w{n}")
-                for n in range(1, workers + 1)]
+        pool: list[subprocess.Popen] = []
+
+        def add_worker() -> subprocess.Popen:
+            n = len(pool) + 1
+            pool.append(start(f"worker{n}", "distributed.cli.dask_worker", address, "--host",
+                              "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                              "--death-timeout", "120", "--name", f"w{n}"))
+            return pool[-1]
+
+        for _ in range(workers):
+            add_worker()
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(workers, timeout=120)
-        yield address, pool
+        yield address, pool, add_worker
     finally:
         for proc in reversed(started):
             procs_mod.kill_group(proc)

@@ -89,13 +89,28 @@ def cluster(kit, tmp_path_factory):
     """A scheduler and two workers on 127.0.0.1; yields (address, worker processes)."""
     logs = tmp_path_factory.mktemp("dask-logs")
     try:
-        with local_cluster(kit, logs=logs) as (address, workers):
+        with local_cluster(kit, logs=logs) as (address, workers, _):
             yield address, workers
     finally:
-        for log in logs.iterdir():
-            text = log.read_text(errors="replace")
-            if "Traceback" in text:
-                print(f"--- {log.name}\n{text[-3000:]}")
+        _print_tracebacks(logs)
+
+
+def _print_tracebacks(logs: Path) -> None:
+    for log in logs.iterdir():
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"--- {log.name}\n{text[-3000:]}")
+
+
+def _kill_when_grading(worker: subprocess.Popen, batch: subprocess.Popen) -> None:
+    """SIGKILL ``worker`` (and its process group) as soon as it is grading a submission."""
+    deadline = time.monotonic() + 120
+    while not _grading_under(worker.pid) and time.monotonic() < deadline:
+        assert batch.poll() is None, batch.communicate()
+        time.sleep(0.1)
+    assert _grading_under(worker.pid), "the worker never started grading"
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +130,7 @@ def runs(kit, cluster, tmp_path_factory):
 
     # Again, and kill the first worker as soon as it is grading a submission.
     killed = _batch(kit, str(subs), "--out", str(base / "killed"), "--scheduler", address)
-    deadline = time.monotonic() + 120
-    while not _grading_under(workers[0].pid) and time.monotonic() < deadline:
-        assert killed.poll() is None, killed.communicate()
-        time.sleep(0.1)
-    assert _grading_under(workers[0].pid), "worker 1 never started grading"
-    os.killpg(workers[0].pid, signal.SIGKILL)
-    workers[0].wait()
+    _kill_when_grading(workers[0], killed)
     _, killed_err = _finish(killed)
     return {"base": base, "local_err": local_err, "remote_out": remote_out,
             "remote_err": remote_err, "killed_err": killed_err}
@@ -157,6 +166,27 @@ def test_a_worker_killed_mid_grade_loses_nothing(runs):
         if record["student"] != "no_assignments":
             assert record["result"]["complete"] is True, record["student"]
     assert "not graded" not in runs["killed_err"]
+
+
+def test_a_class_outlives_its_only_worker(kit, tmp_path):
+    """The harness travels as a worker plugin, not as scattered data: when the one worker
+    dies mid-grade with the only copy, a worker that joins afterwards is given it too, and
+    the whole class is graded."""
+    subs = new_class(tmp_path)
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    try:
+        with local_cluster(kit, workers=1, logs=logs) as (address, workers, add_worker):
+            batch = _batch(kit, str(subs), "--out", str(tmp_path / "out"), "--scheduler", address)
+            _kill_when_grading(workers[0], batch)
+            add_worker()
+            _, err = _finish(batch)
+    finally:
+        _print_tracebacks(logs)
+    assert "not graded" not in err
+    book = _gradebook(tmp_path / "out")
+    assert set(book) == {"reference", "stub"}
+    assert float(book["reference"]["total"]) == REFERENCE_SCORE
 
 
 def test_resuming_on_the_cluster_grades_nothing_twice(kit, cluster, runs):
