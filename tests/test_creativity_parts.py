@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import dspy
 import pytest
+import torch
 
 from grader.checks import test_creativity as creativity
 from grader.seam import REPO_ROOT, Impl
@@ -83,3 +85,19 @@ def test_reference_data_is_valid_and_original():
     for records in by_format.values():
         assert len(records) >= creativity.NEEDED
         assert creativity.originality(records) == (len(records), [])
+
+
+
+def test_work_done_tells_apart_optimizers_at_one_address(monkeypatch):
+    """Each variant's optimizer is freed before the next one is made, and CPython may give the
+    new one the old one's address (it did, now and then, in a grading). Here id() says so
+    every time: what was trained must still be told apart."""
+    monkeypatch.setattr(creativity, "id", lambda obj: 1, raising=False)
+    with contextlib.contextmanager(creativity.work_done)() as counts:
+        for size in (3, 5):
+            weight = torch.nn.Parameter(torch.zeros(size))
+            optimizer = torch.optim.SGD([weight], lr=0.1)
+            weight.sum().backward()
+            optimizer.step()
+    assert counts["optimizer_steps"] == 2
+    assert counts["trained_params"] == [3, 5]

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(900)  # whole gradings, on a machine that may b
 # ---------------------------------------------------------------- plain data
 @pytest.mark.parametrize("value", [
     {"eval_loss": 2.0794415416798357, "steps": 5, "ok": True, "name": "x", "none": None},
-    {"trained_params": {139813701705232: 3584}, "pair": (1, 2.5), "nested": [[1], {"a": ()}]},
+    {"by_id": {139813701705232: 3584}, "pair": (1, 2.5), "nested": [[1], {"a": ()}]},
     {"$tuple": "a key that looks like a tag", "inf": math.inf, "neg": -math.inf},
 ])
 def test_plain_data_comes_back_identical(value):

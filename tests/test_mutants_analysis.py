@@ -184,6 +184,10 @@ MUTANTS = [
           '    baseline = {"eval_loss": 6.88303, "trainable_params": 3584}\n'
           '    enhanced = {"eval_loss": 6.85765, "trainable_params": 7168}\n'),
      (C,), "enhancement", {ENH_RERUN}),
+    ("enhancement_parameters_misreported",
+     edit("enhancement.py", '        "result_trainable_params": enhanced["trainable_params"],\n',
+          '        "result_trainable_params": 2 * enhanced["trainable_params"],\n'),
+     (C,), "enhancement", {ENH_RERUN}),
     ("enhancement_approach_unknown", set_figure("enhancement.approach", lambda v, d: "prompting"),
      (C,), "enhancement_documented", {ENH_DOC}),
     ("one_paragraph_pasted_twice",

@@ -407,19 +407,22 @@ def work_done():
 
     Hooks, not mocks: torch's global optimizer-step and module-forward hooks see every
     training step and forward pass of any model, and DSPy's LM class is wrapped so every
-    call of a DSPy program (answered from the recordings) is counted. For each optimizer
-    the number of parameters it trains is kept, so the trainable-parameter counts the
-    enhancement reports can be compared with the ones that really trained.
+    call of a DSPy program (answered from the recordings) is counted. At each optimizer step
+    the number of parameters that optimizer trains is noted (each distinct number once), so
+    the trainable-parameter counts the enhancement reports can be compared with the ones
+    that really trained. The numbers are kept, not the optimizers: a variant's optimizer is
+    freed before the next variant's is made, which may then get the same id().
     """
     from torch.nn.modules.module import register_module_forward_hook
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    counts = {"optimizer_steps": 0, "forwards": 0, "lm_calls": 0, "trained_params": {}}
+    counts = {"optimizer_steps": 0, "forwards": 0, "lm_calls": 0, "trained_params": []}
 
     def after_step(optimizer, args, kwargs):
         counts["optimizer_steps"] += 1
-        counts["trained_params"].setdefault(id(optimizer), sum(
-            p.numel() for group in optimizer.param_groups for p in group["params"]))
+        trained = sum(p.numel() for group in optimizer.param_groups for p in group["params"])
+        if trained not in counts["trained_params"]:
+            counts["trained_params"].append(trained)
 
     def after_forward(module, args, output):
         if hasattr(module, "config"):  # a transformers model (or a peft wrapper of one)
@@ -464,7 +467,7 @@ def work_problems(approach, computed: dict, counts: dict | None) -> list[str]:
                     f"{counts['optimizer_steps']} optimizer steps and {counts['forwards']} "
                     "forward passes of a model while it ran; it must train both variants "
                     "and return the losses it measured, not numbers typed in"]
-        trained = set(counts["trained_params"].values())
+        trained = set(counts["trained_params"])
         claimed = {k: computed[k] for k in ("baseline_trainable_params", "result_trainable_params")
                    if fig.number(computed.get(k)) is not None}
         wrong = [f"{k}={v:g}" for k, v in claimed.items() if v not in trained]
