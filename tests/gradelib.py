@@ -75,6 +75,31 @@ def grade(impl: str | Path, *check_files: str, extra: tuple[str, ...] = (),
     return result
 
 
+def grade_only(result: dict) -> dict:
+    """The grade JSON without its timings (and the captured output)."""
+    result = {k: v for k, v in result.items() if k != "_stdout"}
+    result["checks"] = [{k: v for k, v in c.items() if k != "duration"} for c in result["checks"]]
+    return result
+
+
+def same_grade(result: dict, expected: dict) -> tuple[bool, str]:
+    """Whether two gradings give the same grade, and the checks that differ when they do not."""
+    if grade_only(result) == grade_only(expected):
+        return True, ""
+    theirs = {c["id"]: c for c in expected["checks"]}
+    lines = []
+    for check in result["checks"]:
+        other = theirs.pop(check["id"], None)
+        if other is None:
+            lines.append(f"{check['id']}: only in the first grading")
+        elif {**check, "duration": 0} != {**other, "duration": 0}:
+            lines.append(f"{check['id']}: {check['status']} {check['points']:g} "
+                         f"({check.get('detail', '')}) against {other['status']} "
+                         f"{other['points']:g} ({other.get('detail', '')})")
+    lines += [f"{name}: only in the second grading" for name in theirs]
+    return False, "\n".join(lines or ["the totals differ"]) + "\n" + result["_stdout"][-4000:]
+
+
 def points(result: dict) -> dict[str, float]:
     """Earned points per check name."""
     return {c["name"]: c["points"] for c in result["checks"]}

@@ -12,7 +12,7 @@ import textwrap
 import threading
 
 import pytest
-from gradelib import CHECKS, ROOT, grade, make_impl
+from gradelib import CHECKS, ROOT, grade, make_impl, same_grade
 
 from grader import ahead
 from grader.experiments import Run
@@ -23,13 +23,6 @@ pytestmark = pytest.mark.timeout(900)  # whole gradings, on a machine that may b
 needs_two_cores = pytest.mark.skipif(
     ahead.usable_cores() < 2 or not sys.platform.startswith("linux"),
     reason="the worker needs Linux and a second core")
-
-
-def _grade_only(result: dict) -> dict:
-    """The grade JSON without its timings."""
-    result = {k: v for k, v in result.items() if k != "_stdout"}
-    result["checks"] = [{k: v for k, v in c.items() if k != "duration"} for c in result["checks"]]
-    return result
 
 
 # Runs first in every script: ``here_calls`` lists the experiments the grading process
@@ -195,7 +188,8 @@ def test_failures_read_the_same_with_and_without_the_worker(tmp_path):
     shutil.copyfile(ROOT / "reference" / "ANALYSIS.md", impl / "ANALYSIS.md")
     with_worker = grade(impl, "test_analysis.py", env={"GRADER_AHEAD": "1"})
     without = grade(impl, "test_analysis.py", env={"GRADER_AHEAD": "0"})
-    assert _grade_only(with_worker) == _grade_only(without)
+    same, differences = same_grade(with_worker, without)
+    assert same, differences
     owner = next(c for c in with_worker["checks"]
                  if c["name"] == "test_lora_parameter_figures_match_code")
     assert "run_experiment() failed: not implemented yet" in owner["detail"], owner
@@ -227,7 +221,8 @@ def test_an_experiment_past_its_limit_fails_as_pytest_timeout_would(tmp_path):
 def test_the_grade_is_the_same_with_and_without_the_worker():
     with_worker = grade("reference", env={"GRADER_AHEAD": "1"})
     without = grade("reference", env={"GRADER_AHEAD": "0"})
-    assert _grade_only(with_worker) == _grade_only(without)
+    same, differences = same_grade(with_worker, without)
+    assert same, differences
     assert with_worker["totals"]["automatic"]["earned"] == \
         with_worker["totals"]["automatic"]["max"]
 

@@ -10,7 +10,7 @@ import shutil
 import time
 
 import pytest
-from gradelib import ROOT, grade, make_impl, points
+from gradelib import ROOT, grade, make_impl, points, same_grade
 
 from grader import analysis_doc, experiment_cache
 from grader.experiment_cache import ExperimentCache, NotPlainData, decode, encode
@@ -81,13 +81,6 @@ def _cache_env(folder) -> dict:
     return {"GRADER_NO_CACHE": None, "GRADER_CACHE_DIR": str(folder)}
 
 
-def _grade_only(result: dict) -> dict:
-    """The grade JSON without its timings."""
-    result = {k: v for k, v in result.items() if k != "_stdout"}
-    result["checks"] = [{k: v for k, v in c.items() if k != "duration"} for c in result["checks"]]
-    return result
-
-
 @pytest.fixture(scope="module")
 def cached_gradings(tmp_path_factory):
     """A copy of the reference graded three times with the cache on: first (every
@@ -108,7 +101,8 @@ def test_the_cache_gives_the_same_grade_bit_for_bit(cached_gradings):
     assert "from cache" not in first["_stdout"]
     for title in ("LoRA experiment", "DSPy experiment", "enhancement"):
         assert f"{title}: from cache, " in again["_stdout"]
-    assert _grade_only(again) == _grade_only(first)
+    same, differences = same_grade(again, first)
+    assert same, differences
     assert first["totals"]["automatic"]["earned"] == first["totals"]["automatic"]["max"]
 
 
@@ -117,7 +111,8 @@ def test_editing_one_approach_reruns_only_what_imports_it(cached_gradings):
     assert "DSPy experiment: from cache, " in edited["_stdout"]
     assert "LoRA experiment: from cache" not in edited["_stdout"]
     assert "enhancement: from cache" not in edited["_stdout"]  # it imports huggingface_lora
-    assert _grade_only(edited) == _grade_only(first)
+    same, differences = same_grade(edited, first)
+    assert same, differences
 
 
 def _forge(impl_dir, cache_folder) -> None:
