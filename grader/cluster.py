@@ -88,10 +88,8 @@ class Shipment(WorkerPlugin):
     needs it is cancelled, the whole class with it.
     """
 
-    idempotent = False
-
     def __init__(self, name: str, harness: bytes, starter: dict | None = None):
-        self.name = name  # one per batch, so two batches on one cluster keep their own
+        self.name = name  # Dask's key for it: one per batch, so two batches keep their own
         self.harness = harness
         self.starter = starter
 
@@ -177,7 +175,7 @@ def grade_on_cluster(scheduler: str, todo: Iterable, template: Path, expected: G
         print(f"Dask scheduler {scheduler}: {workers} worker(s); submissions are shipped "
               "as archives", file=sys.stderr)
         shipment = f"grader-batch-{uuid.uuid4().hex[:12]}"
-        client.register_plugin(Shipment(shipment, pack(template), starter), name=shipment)
+        client.register_plugin(Shipment(shipment, pack(template), starter))
         try:
             _grade_all(client, shipment, todo, expected, asdict(limits), done, failed,
                        starter is not None, fingerprinted)

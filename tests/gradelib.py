@@ -84,19 +84,20 @@ def grade_only(result: dict) -> dict:
 
 def same_grade(result: dict, expected: dict) -> tuple[bool, str]:
     """Whether two gradings give the same grade, and the checks that differ when they do not."""
-    if grade_only(result) == grade_only(expected):
+    mine, theirs = grade_only(result), grade_only(expected)
+    if mine == theirs:
         return True, ""
-    theirs = {c["id"]: c for c in expected["checks"]}
+    others = {c["id"]: c for c in theirs["checks"]}
     lines = []
-    for check in result["checks"]:
-        other = theirs.pop(check["id"], None)
+    for check in mine["checks"]:
+        other = others.pop(check["id"], None)
         if other is None:
             lines.append(f"{check['id']}: only in the first grading")
-        elif {**check, "duration": 0} != {**other, "duration": 0}:
+        elif check != other:
             lines.append(f"{check['id']}: {check['status']} {check['points']:g} "
                          f"({check.get('detail', '')}) against {other['status']} "
                          f"{other['points']:g} ({other.get('detail', '')})")
-    lines += [f"{name}: only in the second grading" for name in theirs]
+    lines += [f"{name}: only in the second grading" for name in others]
     return False, "\n".join(lines or ["the totals differ"]) + "\n" + result["_stdout"][-4000:]
 
 
